@@ -1,0 +1,86 @@
+#include "core/thread_pool.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define TERN_PAUSE() _mm_pause()
+#else
+#define TERN_PAUSE() ((void)0)
+#endif
+
+namespace tern {
+
+namespace {
+// ~50 µs of spinning before sleeping: long enough to cover the gap between
+// two regions of one forward pass, short enough not to burn an idle core.
+constexpr int kSpinIterations = 20000;
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  epoch_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::worker_main(int index) {
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t e = epoch_.load(std::memory_order_acquire);
+    for (int spin = 0; e == seen && spin < kSpinIterations; ++spin) {
+      TERN_PAUSE();
+      e = epoch_.load(std::memory_order_acquire);
+    }
+    if (e == seen) {
+      epoch_.wait(seen, std::memory_order_acquire);
+      continue;
+    }
+    seen = e;
+    if (stop_.load(std::memory_order_acquire)) return;
+    (*job_)(index, n_threads_);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::run(const std::function<void(int, int)>& fn) {
+  ++regions_;
+  if (n_threads_ == 1) {
+    fn(0, 1);
+    return;
+  }
+  job_ = &fn;
+  pending_.store(n_threads_ - 1, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  epoch_.notify_all();
+  fn(0, n_threads_);
+  auto t0 = std::chrono::steady_clock::now();
+  while (pending_.load(std::memory_order_acquire) != 0) TERN_PAUSE();
+  wait_ns_ += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  job_ = nullptr;
+}
+
+void ThreadPool::parallel_for(int64_t n, int64_t grain,
+                              const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  const int64_t blocks = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || blocks == 1) {
+    fn(0, n, 0);
+    return;
+  }
+  run([&](int ti, int nt) {
+    const int64_t b0 = blocks * ti / nt, b1 = blocks * (ti + 1) / nt;
+    const int64_t begin = b0 * grain, end = std::min(n, b1 * grain);
+    if (begin < end) fn(begin, end, ti);
+  });
+}
+
+}  // namespace tern
