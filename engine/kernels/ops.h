@@ -1,0 +1,42 @@
+// Element-wise and row-wise ops of the transformer block, f32 in and out.
+// Scalar references: they follow ggml's CPU arithmetic (double accumulation
+// for norms and softmax sums, iterated float theta for RoPE) so that logits
+// match llama.cpp's closely. Shapes in comments: [rows, cols] row-major.
+#pragma once
+
+#include <cstdint>
+
+namespace tern::kernels {
+
+// y[i] = x[i] / sqrt(mean(x^2) + eps) * w[i]     x, y, w: [n]  (y may alias x)
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);
+
+// Rotary embedding of one head vector in place. x: [head_dim]; the first
+// n_rot dims rotate. neox=false: pairs (2i, 2i+1) (llama); neox=true: pairs
+// (i, i + n_rot/2) (qwen2, NeoX). theta_i = pos * freq_scale * base^(-2i/n_rot)
+// / freq_factors[i] (freq_factors may be null: Llama 3.1 "rope_freqs").
+struct RopeParams {
+  int n_rot;
+  float freq_base;
+  float freq_scale;            // 1 / linear scaling factor
+  bool neox;
+  const float* freq_factors;   // [n_rot / 2] or null
+};
+void rope(float* x, int64_t pos, const RopeParams& p);
+
+// Softmax in place over x[n]; returns nothing. Stable (max-subtracted).
+void softmax(float* x, int64_t n);
+
+// y[i] = silu(g[i]) * u[i]            g, u, y: [n]  (y may alias g)
+void swiglu(const float* g, const float* u, float* y, int64_t n);
+
+// y[i] += x[i]                         [n]
+void add(float* y, const float* x, int64_t n);
+
+// y[i] = a . b over n floats (ordered f32 accumulation in blocks of 16 lanes).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[i] += s * x[i]
+void axpy(float* y, float s, const float* x, int64_t n);
+
+}  // namespace tern::kernels
