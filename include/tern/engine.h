@@ -66,11 +66,10 @@ struct GenerationRequest {
   bool parse_special = false;
   SamplingParams sampling;
   StopRules stop;
-  int32_t priority = 0;            // higher runs first; ties in arrival order
+  int32_t priority = 0;            // lower runs first (vLLM's convention); ties in arrival order
   bool want_embedding = false;     // return the pooled hidden state instead of generating
 };
 
-enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
 const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
 
 struct TokenLogprob {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tern {
@@ -10,8 +11,10 @@ namespace tern {
 using TokenId = int32_t;
 
 // Sampling configuration of one request. Defaults are llama.cpp's where the
-// OpenAI API is silent. Stages run in this order: penalties, top-k, top-p,
-// min-p, temperature, then a draw (or argmax when temperature <= 0).
+// OpenAI API is silent. Stages run in this order: logit bias, repetition
+// penalty, presence/frequency penalties, top-k, top-p, min-p, temperature,
+// then a draw (or argmax when temperature <= 0). Sampler::validate() checks
+// the ranges (engine/sample/sampler.h).
 struct SamplingParams {
   float temperature = 0.8f;       // <= 0: greedy (argmax)
   int32_t top_k = 40;             // <= 0: disabled
@@ -23,12 +26,24 @@ struct SamplingParams {
   int32_t penalty_last_n = 64;      // window of past tokens penalties look at; -1: all
   uint64_t seed = 0xFFFFFFFFFFFFFFFFull;  // default: random seed
   int32_t n_probs = 0;              // top log-probabilities to report per token (0: none)
+  // OpenAI logit_bias: (token, bias) added to the raw logit before every other
+  // stage; -infinity bans a token. A token listed twice gets both biases.
+  std::vector<std::pair<TokenId, float>> logit_bias;
 
   static SamplingParams greedy() {
     SamplingParams p;
     p.temperature = 0.0f;
     return p;
   }
+};
+
+// Why a sequence ended.
+enum class FinishReason {
+  kNone,
+  kStop,       // EOS/EOG token or a stop string
+  kLength,     // max_tokens reached, or the context is full
+  kCancelled,  // cancel() or a client disconnect
+  kError,      // the request could not be served (see the event's Status)
 };
 
 // When generation of one sequence stops.
