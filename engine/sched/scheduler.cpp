@@ -84,6 +84,7 @@ void Scheduler::release(Sequence* s, FinishReason reason) {
   remove(s->status_ == SequenceStatus::kRunning ? running_ : waiting_, s);
   s->status_ = SequenceStatus::kFinished;
   s->finish_reason_ = reason;
+  ++num_finished_;
   seqs_.erase(s->id());  // destroys *s
 }
 
@@ -228,10 +229,12 @@ std::vector<SeqOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::
     if (it == seqs_.end()) continue;  // cancelled or finished after schedule()
     Sequence* s = it->second.get();
     assert(s->status_ == SequenceStatus::kRunning && s->num_computed_tokens_ == e.start);
+    if (!s->is_decode()) prompt_tokens_ += e.num_tokens;
     s->num_computed_tokens_ += e.num_tokens;
     blocks_.commit(s->id(), s->tokens(), s->num_computed_tokens_);
     if (!e.sample) continue;
     s->tokens_.push_back(sampled[i]);
+    ++generation_tokens_;
     FinishReason reason = stop_reason(*s);
     if (reason == FinishReason::kNone && stop_hook_ && stop_hook_(*s)) reason = FinishReason::kStop;
     out.push_back({s->id(), sampled[i], reason});
@@ -249,6 +252,9 @@ SchedulerStats Scheduler::stats() const {
   st.prefix_hit_tokens = blocks_.prefix_stats().hit_tokens;
   st.num_preemptions = num_preemptions_;
   st.num_steps = num_steps_;
+  st.prompt_tokens = prompt_tokens_;
+  st.generation_tokens = generation_tokens_;
+  st.num_finished = num_finished_;
   return st;
 }
 

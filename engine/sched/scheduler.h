@@ -114,6 +114,9 @@ struct SchedulerStats {
   int64_t prefix_hit_tokens = 0;      // vLLM: prefix_cache_hits
   int64_t num_preemptions = 0;
   int64_t num_steps = 0;
+  int64_t prompt_tokens = 0;          // computed by prefill chunks (recomputation included)
+  int64_t generation_tokens = 0;      // sampled
+  int64_t num_finished = 0;           // sequences finished, cancelled ones included
 };
 
 class Scheduler {
@@ -189,6 +192,9 @@ class Scheduler {
   bool in_flight_ = false;
   int64_t num_preemptions_ = 0;
   int64_t num_steps_ = 0;
+  int64_t prompt_tokens_ = 0;
+  int64_t generation_tokens_ = 0;
+  int64_t num_finished_ = 0;
 };
 
 }  // namespace tern
