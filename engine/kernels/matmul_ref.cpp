@@ -1,0 +1,41 @@
+// Scalar reference matmul: dequantize each weight row to f32, dot in f32.
+// Also the fallback kernel on CPUs without AVX2.
+#include <vector>
+
+#include "kernels/matmul_impl.h"
+#include "kernels/quant.h"
+
+namespace tern::kernels {
+namespace {
+
+// Y[t, r] for r in [r0, r1): W row r dequantized, then a plain f32 dot.
+void gemm_ref(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const WeightView& W = *a.W;
+  const int64_t rb = row_bytes(W.type, W.cols);
+  thread_local std::vector<float> row;
+  row.resize(size_t(W.cols));
+  for (int64_t r = r0; r < r1; ++r) {
+    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * rb, row.data(), W.cols);
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+      const float* x = a.X + t * W.cols;
+      float sum = 0.0f;
+      for (int64_t c = 0; c < W.cols; ++c) sum += row[size_t(c)] * x[c];
+      a.Y[t * W.rows + r] = sum;
+    }
+  }
+}
+
+int64_t no_act(int64_t) { return 0; }
+
+constexpr detail::TypeKernel kRef{no_act, nullptr, gemm_ref, 1};
+
+}  // namespace
+
+const detail::TypeKernel* detail::ref_kernel(GgmlType t) { return can_dequantize(t) ? &kRef : nullptr; }
+
+void matmul_ref(const WeightView& W, const float* X, int64_t n_tok, float* Y) {
+  detail::GemmArgs a{&W, X, nullptr, 0, n_tok, Y};
+  gemm_ref(a, 0, W.rows);
+}
+
+}  // namespace tern::kernels

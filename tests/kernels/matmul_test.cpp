@@ -1,0 +1,142 @@
+// matmul: every ISA path against the scalar reference (dequantize + f32 dot),
+// over random shapes, token counts 1..17 and thread counts 1..3.
+//
+// Tolerance. Float weights: both sides sum the same f32 products in different
+// orders, so |err| <= n * eps * sum|w*x| (we use 1e-5 * sum|w*x| + tiny).
+// Quantized weights: the fast paths quantize X to int8 blocks with step
+// d_b = amax_b/127 (blocks of 32 for Q8_0/Q4_0, 256 for K-quants); rounding
+// moves each x by at most d_b/2, so |err| <= sum_c |w_c| * d_b(c)/2, plus the
+// float slack above. That bound is computed per output element.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
+
+namespace tern::kernels {
+namespace {
+
+struct Case {
+  GgmlType type;
+  int64_t rows, cols, n_tok;
+};
+
+std::vector<float> randn(int64_t n, std::mt19937& rng, float scale = 1.0f) {
+  std::normal_distribution<float> g(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = g(rng);
+  return v;
+}
+
+int64_t act_block(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q8_0: case GgmlType::Q4_0: return 32;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: return 256;
+    default: return 0;  // f32 activations
+  }
+}
+
+void check(const Case& c, Isa isa, ThreadPool& pool, uint32_t seed) {
+  std::mt19937 rng(seed);
+  auto wf = randn(c.rows * c.cols, rng, 0.05f);
+  const int64_t rb = row_bytes(c.type, c.cols);
+  std::vector<uint8_t> w(static_cast<size_t>(rb * c.rows) + 64);
+  for (int64_t r = 0; r < c.rows; ++r) quantize_row(c.type, &wf[size_t(r * c.cols)], &w[size_t(r * rb)], c.cols);
+  auto x = randn(c.n_tok * c.cols, rng);
+  WeightView W{c.type, w.data(), c.rows, c.cols};
+
+  std::vector<float> yref(static_cast<size_t>(c.n_tok * c.rows)), y(yref.size(), NAN);
+  matmul_ref(W, x.data(), c.n_tok, yref.data());
+  ASSERT_EQ(set_isa(isa), isa);
+  matmul(pool, W, x.data(), c.n_tok, y.data());
+
+  std::vector<float> wrow(static_cast<size_t>(c.cols));
+  const int64_t ab = act_block(c.type);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    dequantize_row(c.type, &w[size_t(r * rb)], wrow.data(), c.cols);
+    for (int64_t t = 0; t < c.n_tok; ++t) {
+      const float* xt = &x[size_t(t * c.cols)];
+      double abs_sum = 0, q_bound = 0;
+      for (int64_t k = 0; k < c.cols; ++k) abs_sum += std::fabs(double(wrow[size_t(k)]) * xt[k]);
+      if (ab > 0) {
+        for (int64_t b = 0; b < c.cols; b += ab) {
+          float amax = 0;
+          double wsum = 0;
+          for (int64_t k = b; k < b + ab; ++k) amax = std::max(amax, std::fabs(xt[k])), wsum += std::fabs(wrow[size_t(k)]);
+          q_bound += wsum * amax / 127 / 2;
+        }
+      }
+      const double tol = 1e-5 * abs_sum + 1.001 * q_bound + 1e-6;
+      const float got = y[size_t(t * c.rows + r)], want = yref[size_t(t * c.rows + r)];
+      ASSERT_LE(std::fabs(double(got) - want), tol)
+          << type_traits(c.type).name << " " << isa_name(isa) << " rows=" << c.rows << " cols=" << c.cols
+          << " n_tok=" << c.n_tok << " r=" << r << " t=" << t << " got=" << got << " want=" << want;
+    }
+  }
+}
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (i <= detected_isa()) v.push_back(i);
+  return v;
+}
+
+class MatmulTest : public ::testing::TestWithParam<GgmlType> {
+ protected:
+  void TearDown() override { set_isa(detected_isa()); }
+};
+
+TEST_P(MatmulTest, MatchesReferenceOnRandomShapes) {
+  const GgmlType t = GetParam();
+  const int64_t blk = type_traits(t).block_elems;
+  std::mt19937 rng(42);
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  ThreadPool* pools[] = {&pool1, &pool2, &pool3};
+  for (Isa isa : isas()) {
+    for (int i = 0; i < 12; ++i) {
+      // cols: block multiples that are often not multiples of 64 (or of 8 for F32).
+      int64_t cols = blk == 1 ? 1 + int64_t(rng() % 300) : blk * (1 + int64_t(rng() % (blk == 32 ? 13 : 3)));
+      if (i == 0) cols = blk == 1 ? 768 : std::max<int64_t>(blk, 768 / blk * blk);
+      const int64_t rows = 1 + int64_t(rng() % 70);
+      const int64_t n_tok = 1 + int64_t(i % 17);
+      check({t, rows, cols, n_tok}, isa, *pools[i % 3], uint32_t(i));
+      if (HasFatalFailure()) return;
+    }
+    // Enough work that activations are quantized inside the parallel region.
+    check({t, 37, blk == 256 ? 512 : 480, 140}, isa, pool2, 99);
+    if (HasFatalFailure()) return;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
+                         ::testing::Values(GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
+                                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K),
+                         [](const auto& info) { return std::string(type_traits(info.param).name); });
+
+TEST(Matmul, KnownSmallProduct) {
+  // W [2, 3] @ X [2, 3]^T in F32.
+  const float w[] = {1, 2, 3, -1, 0.5f, 4};
+  const float x[] = {1, 1, 1, 2, -2, 0.25f};
+  float y[4];
+  ThreadPool pool(2);
+  matmul(pool, {GgmlType::F32, w, 2, 3}, x, 2, y);
+  EXPECT_FLOAT_EQ(y[0], 6.0f);    // t0 r0
+  EXPECT_FLOAT_EQ(y[1], 3.5f);    // t0 r1
+  EXPECT_FLOAT_EQ(y[2], -1.25f);  // t1 r0: 2 - 4 + 0.75
+  EXPECT_FLOAT_EQ(y[3], -2.0f);   // t1 r1: -2 - 1 + 1
+}
+
+TEST(Matmul, IsaDispatch) {
+  EXPECT_EQ(set_isa(Isa::kScalar), Isa::kScalar);
+  EXPECT_EQ(active_isa(), Isa::kScalar);
+  EXPECT_EQ(set_isa(Isa::kAvx512), detected_isa() >= Isa::kAvx512 ? Isa::kAvx512 : detected_isa());
+  set_isa(detected_isa());
+}
+
+}  // namespace
+}  // namespace tern::kernels
