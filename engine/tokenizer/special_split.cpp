@@ -8,13 +8,6 @@ namespace {
 // llama.cpp strips with C isspace(): ASCII whitespace only.
 bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-struct Occurrence {
-  int32_t priority;
-  uint32_t start;
-  uint32_t end;
-  TokenId token;
-};
-
 // Per-byte state while claiming.
 enum : uint8_t { kFree = 0, kClaimed = 1, kDropped = 2 };
 
@@ -54,53 +47,62 @@ void SpecialSplitter::split(std::string_view text, bool parse_special, std::vect
   auto whole_text = [&] { out.push_back({-1, 0, static_cast<uint32_t>(text.size())}); };
   if (nodes_.size() == 1 || (!parse_special && !has_user_defined_)) return whole_text();
 
+  // Pass 1: which eligible specials occur at all (by rank).
   const uint32_t eligible = parse_special ? (kAttrControl | kAttrUserDefined | kAttrUnknown) : kAttrUserDefined;
-  std::vector<Occurrence> occ;
-  for (uint32_t i = 0; i < text.size(); ++i) {
+  std::vector<uint8_t> occurs(vocab_.specials.size(), 0);
+  bool any = false;
+  for (size_t i = 0; i < text.size(); ++i) {
     int32_t node = 0;
-    for (uint32_t j = i; j < text.size(); ++j) {
+    for (size_t j = i; j < text.size(); ++j) {
       node = child(node, static_cast<uint8_t>(text[j]));
       if (node < 0) break;
       const TokenId t = nodes_[node].token;
-      if (t >= 0 && (vocab_.attr[t] & eligible)) occ.push_back({priority_[t], i, j + 1, t});
+      if (t >= 0 && (vocab_.attr[t] & eligible)) occurs[priority_[t]] = any = true;
     }
   }
-  if (occ.empty()) return whole_text();
+  if (!any) return whole_text();
 
-  std::sort(occ.begin(), occ.end(), [](const Occurrence& a, const Occurrence& b) {
-    return a.priority != b.priority ? a.priority < b.priority : a.start < b.start;
-  });
+  // Pass 2: in priority order, each occurring special claims its leftmost
+  // non-overlapping occurrences that lie wholly in unclaimed text.
   std::vector<uint8_t> state(text.size(), kFree);
-  std::vector<Occurrence> taken;
-  for (const Occurrence& o : occ) {
-    bool free = true;
-    for (uint32_t k = o.start; k < o.end && free; ++k) free = state[k] == kFree;
-    if (!free) continue;
-    std::fill(state.begin() + o.start, state.begin() + o.end, kClaimed);
-    taken.push_back(o);
-    const uint32_t attr = vocab_.attr[o.token];
-    if (attr & kAttrLstrip) {
-      for (uint32_t k = o.start; k > 0 && state[k - 1] == kFree && is_space(text[k - 1]); --k) state[k - 1] = kDropped;
-    }
-    if (attr & kAttrRstrip) {
-      for (uint32_t k = o.end; k < text.size() && state[k] == kFree && is_space(text[k]); ++k) state[k] = kDropped;
+  std::vector<TokenId> token_at(text.size(), -1);  // start byte of a claimed special -> its id
+  for (size_t rank = 0; rank < occurs.size(); ++rank) {
+    if (!occurs[rank]) continue;
+    const TokenId id = vocab_.specials[rank];
+    const std::string_view needle = vocab_.text[id];
+    const uint32_t attr = vocab_.attr[id];
+    for (size_t p = text.find(needle); p != std::string_view::npos; p = text.find(needle, p)) {
+      const size_t end = p + needle.size();
+      size_t k = p;
+      while (k < end && state[k] == kFree) ++k;
+      if (k < end) {  // overlaps claimed text: retry past the obstacle
+        p = k + 1;
+        continue;
+      }
+      std::fill(state.begin() + p, state.begin() + end, kClaimed);
+      token_at[p] = id;
+      if (attr & kAttrLstrip) {
+        for (size_t q = p; q > 0 && state[q - 1] == kFree && is_space(text[q - 1]); --q) state[q - 1] = kDropped;
+      }
+      if (attr & kAttrRstrip) {
+        for (size_t q = end; q < text.size() && state[q] == kFree && is_space(text[q]); ++q) state[q] = kDropped;
+      }
+      p = end;
     }
   }
-  std::sort(taken.begin(), taken.end(), [](const Occurrence& a, const Occurrence& b) { return a.start < b.start; });
 
-  size_t next_taken = 0;
-  uint32_t i = 0;
-  while (i < text.size()) {
+  for (size_t i = 0; i < text.size();) {
     if (state[i] == kDropped) {
       ++i;
     } else if (state[i] == kClaimed) {
-      const Occurrence& o = taken[next_taken++];
-      out.push_back({o.token, o.start, o.end - o.start});
-      i = o.end;
+      const TokenId id = token_at[i];
+      const auto len = static_cast<uint32_t>(vocab_.text[id].size());
+      out.push_back({id, static_cast<uint32_t>(i), len});
+      i += len;
     } else {
-      uint32_t j = i;
+      size_t j = i;
       while (j < text.size() && state[j] == kFree) ++j;
-      out.push_back({-1, i, j - i});
+      out.push_back({-1, static_cast<uint32_t>(i), static_cast<uint32_t>(j - i)});
       i = j;
     }
   }

@@ -8,7 +8,8 @@
 // and unknown tokens only when `parse_special` is set.
 //
 // Cost: one pass over the text through a byte trie of the special texts
-// (O(n · longest special)), independent of how many specials there are.
+// (O(n · longest special)) finds which specials occur; then one search pass
+// per special that does occur. Extra memory: 5 bytes per input byte.
 // Immutable after construction; split() is thread-safe.
 #pragma once
 

@@ -1,5 +1,8 @@
 #include "tokenizer/tokenizer.h"
 
+#include <cassert>
+#include <cstdint>
+
 #include "tokenizer/encoders.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/special_split.h"
@@ -77,6 +80,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& f) {
 
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
   const Vocab& v = *vocab_;
+  assert(text.size() <= UINT32_MAX && "fragments use 32-bit offsets");
   std::vector<TokenId> out;
   out.reserve(text.size() / 3 + 2);
   if (add_special && v.add_bos) out.push_back(v.bos);

@@ -52,7 +52,7 @@ class Tokenizer {
   //   becomes that single token. User-defined tokens are always recognised;
   //   with parse_special off, control-token text is tokenized as plain text.
   // Invalid UTF-8 bytes are tokenized as U+FFFD by the GPT-2 tokenizer and as
-  // byte tokens by SentencePiece.
+  // byte tokens by SentencePiece. `text` must be shorter than 4 GiB.
   std::vector<TokenId> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // The bytes one token stands for: byte tokens <0xAB> give that byte, the
