@@ -26,11 +26,19 @@
 
 namespace tern::kernels {
 
+// How a weight matrix's bytes are arranged.
+//   kGguf    rows one after another, as stored in the GGUF file
+//   kRows16  repacked (see repack()): groups of 16 rows interleaved block by
+//            block so that one 64-byte load feeds 16 rows' dot products;
+//            only produced by repack(), only for types can_repack() accepts
+enum class Layout : uint8_t { kGguf = 0, kRows16 = 1 };
+
 struct WeightView {
   GgmlType type;
-  const void* data;  // rows * row_bytes(type, cols) bytes; 32-byte alignment recommended
+  const void* data;  // kGguf: rows * row_bytes(type, cols) bytes; 64-byte alignment recommended
   int64_t rows;
   int64_t cols;
+  Layout layout = Layout::kGguf;
 };
 
 // Y[t, r] = sum_c W[r, c] * X[t, c] for t < n_tok, r < rows.
@@ -41,6 +49,22 @@ void matmul(ThreadPool& pool, const WeightView& W, const float* X, int64_t n_tok
 void matmul_ref(const WeightView& W, const float* X, int64_t n_tok, float* Y);
 
 bool matmul_supported(GgmlType t);
+
+// ---- load-time repacking (optional, pays on AVX-512 VNNI CPUs) ----
+//
+// Usage at load time:
+//   if (can_repack(W.type)) {
+//     buf = aligned_alloc(64, repacked_bytes(W.type, W.rows, W.cols));
+//     W = repack(W, buf);         // W now views buf; the GGUF bytes are no longer read
+//   }
+// The repacked matrix is ~the same size as the original (rows padded to 16).
+// can_repack() answers for the best ISA of this CPU; a repacked matrix still
+// works on every ISA (slowly, through the reference path, when forced lower).
+bool can_repack(GgmlType t);
+int64_t repacked_bytes(GgmlType t, int64_t rows, int64_t cols);
+WeightView repack(const WeightView& src, void* dst);
+// One row of a repacked matrix back in GGUF encoding (row_bytes(type, cols)).
+void unpack_row(const WeightView& W, int64_t r, void* dst);
 
 // ---- instruction-set dispatch ----
 

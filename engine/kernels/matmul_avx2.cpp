@@ -192,7 +192,8 @@ constexpr detail::TypeKernel kDequant{no_act, nullptr, gemm_dequant, 4};
 
 }  // namespace
 
-const detail::TypeKernel* detail::avx2_kernel(GgmlType t) {
+const detail::TypeKernel* detail::avx2_kernel(GgmlType t, Layout layout) {
+  if (layout != Layout::kGguf) return nullptr;
   switch (t) {
     case GgmlType::F32: return &kF32;
     case GgmlType::F16: return &kF16;

@@ -1,9 +1,194 @@
-// AVX-512 (F/BW/VL/DQ/VNNI/BF16) matmul kernels. Phase 1: none yet; the
-// dispatcher falls back to AVX2 for every type.
+// AVX-512 (F/BW/VL/DQ/VNNI) matmul kernels; compiled with those flags and
+// reached only when the CPU has them (matmul.cpp).
+//
+//   Q8_0 / Q4_0, kRows16 layout (repack.cpp): one 64-byte load holds 4 weight
+//     bytes of each of 16 rows; vpdpbusd against 4 activation bytes broadcast
+//     from memory gives 16 rows x 4 products per instruction. A block of 32
+//     costs 8 vpdpbusd + 4 other ops per token for 16 rows, and a tile of up
+//     to 8 tokens reuses the 8 weight registers (prompt processing).
+//   F32, kGguf: 4 rows x up to 4 tokens of FMA per pass.
+//
+// Activations for the integer kernels are quantized once per matmul to
+// int8 blocks of 32 with an f32 scale (round to nearest even) and an int32
+// correction term -K*sum(q): VNNI multiplies unsigned x signed bytes, so the
+// weights are offset to be unsigned (Q8_0: w+128, Q4_0: nibble q = w+8) and
+// dot(w, x) = dot(w + K, x) - K*sum(x).
+#include <immintrin.h>
+
+#include <algorithm>
+
 #include "kernels/matmul_impl.h"
+#include "kernels/quant.h"
 
 namespace tern::kernels {
+namespace {
 
-const detail::TypeKernel* detail::avx512_kernel(GgmlType) { return nullptr; }
+// ---------------- activations: int8 blocks of 32 ----------------
+// Row layout: int8 q[cols] | f32 d[cols/32] | int32 corr[cols/32].
+
+int64_t act_q8_bytes(int64_t cols) { return cols + 8 * (cols / 32); }
+
+template <int K>
+void prep_q8(const float* x, int64_t cols, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  auto* qs = reinterpret_cast<int8_t*>(dst);
+  auto* d = reinterpret_cast<float*>(dst + cols);
+  auto* corr = reinterpret_cast<int32_t*>(dst + cols + 4 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+    d[b] = amax / 127.0f;
+    corr[b] = -K * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+// ---------------- Q8_0 / Q4_0 on kRows16 ----------------
+
+struct ActRow {
+  const int32_t* q;  // int8 x 4 per element
+  const float* d;
+  const int32_t* corr;
+};
+
+// acc[t] (16 rows) += dot over all blocks of one row group.
+template <bool kQ4, int T>
+inline void group_dot(const uint8_t* tile, int64_t nb, const ActRow* act, __m512* acc) {
+  constexpr int64_t kTile = kQ4 ? 32 + 4 * 64 : 32 + 8 * 64;
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, tile += kTile) {
+    _mm_prefetch(reinterpret_cast<const char*>(tile + 8 * kTile), _MM_HINT_T0);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile)));
+    __m512i w[8];
+    if constexpr (kQ4) {
+      for (int k = 0; k < 4; ++k) {
+        const __m512i v = _mm512_loadu_si512(tile + 32 + 64 * k);
+        w[k] = _mm512_and_si512(v, nib);
+        w[4 + k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+      }
+    } else {
+      for (int k = 0; k < 8; ++k) w[k] = _mm512_loadu_si512(tile + 32 + 64 * k);
+    }
+    for (int t = 0; t < T; ++t) {
+      const int32_t* q = act[t].q + 8 * b;
+      __m512i s = _mm512_set1_epi32(act[t].corr[b]);
+      for (int k = 0; k < 8; ++k) s = _mm512_dpbusd_epi32(s, w[k], _mm512_set1_epi32(q[k]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(act[t].d[b])), acc[t]);
+    }
+  }
+}
+
+template <bool kQ4, int T>
+void group_tile(const detail::GemmArgs& a, int64_t g, int64_t t0) {
+  const WeightView& W = *a.W;
+  const int64_t nb = W.cols / 32;
+  constexpr int64_t kTile = kQ4 ? 32 + 4 * 64 : 32 + 8 * 64;
+  ActRow act[T];
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* p = a.act + (t0 + t) * a.act_stride;
+    act[t] = {reinterpret_cast<const int32_t*>(p), reinterpret_cast<const float*>(p + W.cols),
+              reinterpret_cast<const int32_t*>(p + W.cols + 4 * nb)};
+  }
+  __m512 acc[T];
+  group_dot<kQ4, T>(static_cast<const uint8_t*>(W.data) + g * nb * kTile, nb, act, acc);
+  const int64_t left = W.rows - 16 * g;
+  const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(a.Y + (t0 + t) * W.rows + 16 * g, m, acc[t]);
+}
+
+template <bool kQ4>
+void gemm_rows16(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const int64_t g0 = r0 / 16, g1 = (r1 + 15) / 16;
+  // Row chunks of 256 keep a chunk's weights in L2 while all token tiles
+  // pass over them; the 8-token tile's activations stay in L1.
+  constexpr int64_t kChunk = 16;
+  for (int64_t c0 = g0; c0 < g1; c0 += kChunk) {
+    const int64_t c1 = std::min(g1, c0 + kChunk);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += 8) {
+      const int64_t T = std::min<int64_t>(8, a.n_tok - t0);
+      for (int64_t g = c0; g < c1; ++g) {
+        switch (T) {
+          case 1: group_tile<kQ4, 1>(a, g, t0); break;
+          case 2: group_tile<kQ4, 2>(a, g, t0); break;
+          case 3: group_tile<kQ4, 3>(a, g, t0); break;
+          case 4: group_tile<kQ4, 4>(a, g, t0); break;
+          case 5: group_tile<kQ4, 5>(a, g, t0); break;
+          case 6: group_tile<kQ4, 6>(a, g, t0); break;
+          case 7: group_tile<kQ4, 7>(a, g, t0); break;
+          default: group_tile<kQ4, 8>(a, g, t0); break;
+        }
+      }
+    }
+  }
+}
+
+// ---------------- F32 weights ----------------
+
+// Y[t0..t0+T) x rows [r, r+R): R*T accumulators, each weight and x load
+// feeding T and R FMAs respectively.
+template <int R, int T>
+void f32_tile(const float* w, int64_t cols, const float* x, float* y, int64_t ldy) {
+  __m512 acc[R][T];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < T; ++t) acc[i][t] = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 16 <= cols; c += 16) {
+    __m512 wv[R];
+    for (int i = 0; i < R; ++i) wv[i] = _mm512_loadu_ps(w + i * cols + c);
+    for (int t = 0; t < T; ++t) {
+      const __m512 xv = _mm512_loadu_ps(x + t * cols + c);
+      for (int i = 0; i < R; ++i) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+    }
+  }
+  if (c < cols) {
+    const __mmask16 m = __mmask16((1u << (cols - c)) - 1);
+    __m512 wv[R];
+    for (int i = 0; i < R; ++i) wv[i] = _mm512_maskz_loadu_ps(m, w + i * cols + c);
+    for (int t = 0; t < T; ++t) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * cols + c);
+      for (int i = 0; i < R; ++i) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
+    }
+  }
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < R; ++i) y[t * ldy + i] = _mm512_reduce_add_ps(acc[i][t]);
+}
+
+template <int R>
+void f32_rows(const detail::GemmArgs& a, int64_t r) {
+  const WeightView& W = *a.W;
+  const float* w = static_cast<const float*>(W.data) + r * W.cols;
+  int64_t t = 0;
+  for (; t + 4 <= a.n_tok; t += 4) f32_tile<R, 4>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
+  for (; t < a.n_tok; ++t) f32_tile<R, 1>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
+}
+
+void gemm_f32(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) f32_rows<4>(a, r);
+  for (; r < r1; ++r) f32_rows<1>(a, r);
+}
+
+int64_t no_act(int64_t) { return 0; }
+
+constexpr detail::TypeKernel kQ8_0x16{act_q8_bytes, prep_q8<128>, gemm_rows16<false>, 16};
+constexpr detail::TypeKernel kQ4_0x16{act_q8_bytes, prep_q8<8>, gemm_rows16<true>, 16};
+constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_f32, 4};
+
+}  // namespace
+
+const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout) {
+  if (layout == Layout::kRows16) {
+    if (t == GgmlType::Q8_0) return &kQ8_0x16;
+    if (t == GgmlType::Q4_0) return &kQ4_0x16;
+    return nullptr;
+  }
+  if (t == GgmlType::F32) return &kF32;
+  return nullptr;
+}
 
 }  // namespace tern::kernels

@@ -31,10 +31,10 @@ struct TypeKernel {
   int64_t row_grain;
 };
 
-// nullptr when that ISA has no kernel for the type (the dispatcher then falls
-// back to a lower ISA).
+// nullptr when that ISA has no kernel for the type and layout (the
+// dispatcher then falls back to a lower ISA; the reference handles all).
 const TypeKernel* ref_kernel(GgmlType t);
-const TypeKernel* avx2_kernel(GgmlType t);
-const TypeKernel* avx512_kernel(GgmlType t);
+const TypeKernel* avx2_kernel(GgmlType t, Layout layout);
+const TypeKernel* avx512_kernel(GgmlType t, Layout layout);
 
 }  // namespace tern::kernels::detail

@@ -13,9 +13,16 @@ void gemm_ref(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
   const WeightView& W = *a.W;
   const int64_t rb = row_bytes(W.type, W.cols);
   thread_local std::vector<float> row;
+  thread_local std::vector<uint8_t> packed;
   row.resize(size_t(W.cols));
+  packed.resize(size_t(rb));
   for (int64_t r = r0; r < r1; ++r) {
-    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * rb, row.data(), W.cols);
+    const void* src = static_cast<const uint8_t*>(W.data) + r * rb;
+    if (W.layout != Layout::kGguf) {
+      unpack_row(W, r, packed.data());
+      src = packed.data();
+    }
+    dequantize_row(W.type, src, row.data(), W.cols);
     for (int64_t t = 0; t < a.n_tok; ++t) {
       const float* x = a.X + t * W.cols;
       float sum = 0.0f;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -40,7 +41,7 @@ int64_t act_block(GgmlType t) {
   }
 }
 
-void check(const Case& c, Isa isa, ThreadPool& pool, uint32_t seed) {
+void check(const Case& c, Isa isa, ThreadPool& pool, uint32_t seed, bool repacked = false) {
   std::mt19937 rng(seed);
   auto wf = randn(c.rows * c.cols, rng, 0.05f);
   const int64_t rb = row_bytes(c.type, c.cols);
@@ -52,7 +53,18 @@ void check(const Case& c, Isa isa, ThreadPool& pool, uint32_t seed) {
   std::vector<float> yref(static_cast<size_t>(c.n_tok * c.rows)), y(yref.size(), NAN);
   matmul_ref(W, x.data(), c.n_tok, yref.data());
   ASSERT_EQ(set_isa(isa), isa);
-  matmul(pool, W, x.data(), c.n_tok, y.data());
+  std::vector<uint8_t> packed;
+  WeightView Wm = W;
+  if (repacked) {
+    packed.resize(static_cast<size_t>(repacked_bytes(c.type, c.rows, c.cols)));
+    Wm = repack(W, packed.data());
+    std::vector<uint8_t> row(static_cast<size_t>(rb));
+    for (int64_t r = 0; r < c.rows; ++r) {  // the layout round-trips exactly
+      unpack_row(Wm, r, row.data());
+      ASSERT_EQ(0, std::memcmp(row.data(), &w[size_t(r * rb)], size_t(rb))) << r;
+    }
+  }
+  matmul(pool, Wm, x.data(), c.n_tok, y.data());
 
   std::vector<float> wrow(static_cast<size_t>(c.cols));
   const int64_t ab = act_block(c.type);
@@ -74,7 +86,7 @@ void check(const Case& c, Isa isa, ThreadPool& pool, uint32_t seed) {
       const float got = y[size_t(t * c.rows + r)], want = yref[size_t(t * c.rows + r)];
       ASSERT_LE(std::fabs(double(got) - want), tol)
           << type_traits(c.type).name << " " << isa_name(isa) << " rows=" << c.rows << " cols=" << c.cols
-          << " n_tok=" << c.n_tok << " r=" << r << " t=" << t << " got=" << got << " want=" << want;
+          << " n_tok=" << c.n_tok << (repacked ? " repacked" : "") << " r=" << r << " t=" << t << " got=" << got << " want=" << want;
     }
   }
 }
@@ -111,6 +123,28 @@ TEST_P(MatmulTest, MatchesReferenceOnRandomShapes) {
     check({t, 37, blk == 256 ? 512 : 480, 140}, isa, pool2, 99);
     if (HasFatalFailure()) return;
   }
+}
+
+// The kRows16 layout on every ISA (lower ISAs go through unpack_row).
+TEST(Matmul, RepackedMatchesReference) {
+  if (!can_repack(GgmlType::Q8_0)) GTEST_SKIP() << "no repacking on this CPU";
+  std::mt19937 rng(7);
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  ThreadPool* pools[] = {&pool1, &pool2, &pool3};
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+    for (Isa isa : isas()) {
+      for (int i = 0; i < 14; ++i) {
+        const int64_t cols = 32 * (1 + int64_t(rng() % 30));
+        const int64_t rows = i == 0 ? 16 : 1 + int64_t(rng() % 90);
+        const int64_t n_tok = 1 + int64_t(i % 17);
+        check({t, rows, cols, n_tok}, isa, *pools[i % 3], uint32_t(100 + i), true);
+        if (HasFatalFailure()) return;
+      }
+      check({t, 77, 768, 70}, isa, pool2, 5, true);
+      if (HasFatalFailure()) return;
+    }
+  }
+  set_isa(detected_isa());
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
