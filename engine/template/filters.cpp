@@ -200,21 +200,6 @@ Value to_float(const Value& v, const CallArgs& a) {
   return Value(d);
 }
 
-Value html_escape(const Value& v) {
-  std::string out;
-  for (char c : as_text(v)) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return Value(std::move(out));
-}
-
 }  // namespace
 
 Value apply_filter(Interpreter& in, const std::string& name, const Value& v, CallArgs& a) {
@@ -230,8 +215,11 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
   if (name == "title") return Value(text::jinja_title(as_text(v)));
   if (name == "capitalize") return Value(text::capitalize(as_text(v)));
   if (name == "string") return Value(as_text(v));
-  if (name == "safe" || name == "forceescape") return v;
-  if (name == "escape" || name == "e") return html_escape(v);
+  if (name == "safe") return Value(as_text(v)).mark_safe();
+  if (name == "escape" || name == "e" || name == "forceescape") {
+    if (v.is_safe() && name != "forceescape") return v;
+    return Value(html_escape(as_text(v))).mark_safe();
+  }
   if (name == "replace") {
     if (a.positional.size() < 2) fail("replace needs old and new strings");
     int64_t count = arg_int(a, "count", 2, -1);

@@ -13,9 +13,12 @@ namespace {
   fail("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
 }
 
-int64_t checked(bool overflow, int64_t v) {
-  if (overflow) fail("integer overflow");
-  return v;
+// Python ints do not overflow; tern's are 64-bit and fail instead.
+template <typename Op>
+Value checked(Op op, int64_t x, int64_t y) {
+  int64_t r = 0;
+  if (op(x, y, &r)) fail("integer overflow");
+  return Value(r);
 }
 
 double floor_mod(double a, double b) {
@@ -39,10 +42,10 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (op == "//") return Value(std::floor(x / y));
     return Value(floor_mod(x, y));
   }
-  int64_t x = a.as_int(), y = b.as_int(), r = 0;
-  if (op == "+") return Value(checked(__builtin_add_overflow(x, y, &r), r));
-  if (op == "-") return Value(checked(__builtin_sub_overflow(x, y, &r), r));
-  if (op == "*") return Value(checked(__builtin_mul_overflow(x, y, &r), r));
+  int64_t x = a.as_int(), y = b.as_int();
+  if (op == "+") return checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_add_overflow(p, q, r); }, x, y);
+  if (op == "-") return checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_sub_overflow(p, q, r); }, x, y);
+  if (op == "*") return checked([](int64_t p, int64_t q, int64_t* r) { return __builtin_mul_overflow(p, q, r); }, x, y);
   if (op == "**") {
     if (y < 0) return Value(std::pow(static_cast<double>(x), static_cast<double>(y)));
     int64_t acc = 1;
@@ -137,7 +140,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Int
   if (op == "+") {
     if (a.is_string() && b.is_string()) {
       in.check_size(a.as_string().size() + b.as_string().size());
-      return Value(a.as_string() + b.as_string());
+      if (a.is_safe() != b.is_safe()) {  // Markup + str escapes the str
+        std::string l = a.is_safe() ? a.as_string() : html_escape(a.as_string());
+        std::string r = b.is_safe() ? b.as_string() : html_escape(b.as_string());
+        return Value(l + r).mark_safe();
+      }
+      Value out(a.as_string() + b.as_string());
+      return a.is_safe() ? std::move(out).mark_safe() : out;
     }
     if (a.is_array() && b.is_array()) {
       in.check_size(a.as_array().size() + b.as_array().size());

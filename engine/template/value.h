@@ -110,6 +110,14 @@ class Value {
   Object& as_namespace() const { return *std::get<std::shared_ptr<Object>>(v_); }
   const std::string& undefined_name() const { return std::get<Undefined>(v_).name; }
 
+  // Jinja's Markup: a string marked by |safe or |escape. Adding a plain
+  // string to it with `+` HTML-escapes the plain one (HF renders that way).
+  bool is_safe() const { return safe_; }
+  Value&& mark_safe() && {
+    safe_ = is_string();
+    return std::move(*this);
+  }
+
   bool truthy() const;
   // Python's str(): what {{ value }} prints. Undefined prints as "".
   std::string str() const;
@@ -130,7 +138,11 @@ class Value {
   std::variant<Undefined, std::monostate, bool, int64_t, double, std::string, std::shared_ptr<const Array>,
                std::shared_ptr<const Object>, std::shared_ptr<const Callable>, std::shared_ptr<Object>>
       v_;
+  bool safe_ = false;
 };
+
+// Markup.escape(): & < > " ' as HTML entities.
+std::string html_escape(std::string_view s);
 
 // Python's repr(float): the shortest string that round-trips, with ".0" on
 // integral values and an exponent outside [1e-4, 1e16).
