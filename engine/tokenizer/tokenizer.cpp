@@ -62,9 +62,6 @@ Tokenizer::~Tokenizer() = default;
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_gguf(const GgufFile& f) {
   TERN_ASSIGN_OR_RETURN(auto vocab, load_vocab(f));
-  if (vocab->kind == VocabKind::kWpm) {
-    return Unimplemented(f.name() + ": WordPiece (tokenizer.ggml.model 'bert') tokenization is not implemented");
-  }
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   if (vocab->kind == VocabKind::kBpe) {
     auto pre = PreTokenizer::create(vocab->pre);
@@ -109,6 +106,8 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special, 
         }
       }
       spm_encode(v, buf, out);
+    } else if (v.kind == VocabKind::kWpm) {
+      wpm_encode(v, piece, out);
     } else {
       buf = utf8::sanitize(piece);
       words.clear();
@@ -119,6 +118,7 @@ std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special, 
   }
 
   if (add_special && v.add_eos) out.push_back(v.eos);
+  if (add_special && v.add_sep) out.push_back(v.sep);
   return out;
 }
 

@@ -6,9 +6,10 @@
 //   std::string text = tok->decode(ids);
 //
 // Supported tokenizer.ggml.model values: "llama" (SentencePiece BPE with byte
-// fallback) and "gpt2" (byte-level BPE; the pre-tokenizer regexes are chosen by
-// tokenizer.ggml.pre). Output matches llama.cpp token for token on its
-// tokenizer test vectors.
+// fallback), "gpt2" (byte-level BPE; the pre-tokenizer regexes are chosen by
+// tokenizer.ggml.pre) and "bert" (WordPiece, lossy: it lowercases and strips
+// accents). Output matches llama.cpp token for token on its tokenizer test
+// vectors.
 //
 // Thread safety: a Tokenizer is immutable after from_gguf(); every const
 // method may be called from any number of threads at once. It copies what it
@@ -45,7 +46,7 @@ class Tokenizer {
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;
 
-  // add_special: add BOS in front (and EOS at the end) when the model asks for
+  // add_special: add BOS in front (and EOS / SEP at the end) when the model asks for
   //   it: tokenizer.ggml.add_bos_token / add_eos_token, else the default of its
   //   tokenizer kind (SentencePiece: BOS; GPT-2 BPE: none except Llama-3-like).
   // parse_special: text of control tokens (e.g. "<|im_start|>") in `text`
@@ -65,7 +66,8 @@ class Tokenizer {
   // minus the one leading space SentencePiece vocabularies put in front of
   // the text (only if the first id is that text's first token; a leading BOS
   // keeps the space, as in llama.cpp). No clean-up of spaces before
-  // punctuation, so decode(encode(x)) == x for valid UTF-8 x.
+  // punctuation, so decode(encode(x)) == x for valid UTF-8 x (except with
+  // WordPiece, whose normalization loses case, accents and spacing).
   std::string decode(std::span<const TokenId> ids, bool render_special = false) const;
 
   int32_t n_vocab() const;

@@ -63,6 +63,7 @@ Status read_tokens(const GgufFile& f, Vocab& v) {
     if (v.text[i].empty()) v.text[i] = "[EMPTY_" + std::to_string(i) + "]";
     if (!scores.empty()) v.score[i] = scores[i];
     if (!types.empty()) v.attr[i] = attr_from_type(types[i]);
+    v.max_token_len = std::max(v.max_token_len, v.text[i].size());
   }
   v.to_id.reserve(n);
   for (size_t i = 0; i < n; ++i) {
@@ -285,6 +286,9 @@ Result<std::unique_ptr<Vocab>> load_vocab(const GgufFile& f) {
   if (auto x = f.get_bool("tokenizer.ggml.add_bos_token")) v->add_bos = *x;
   if (auto x = f.get_bool("tokenizer.ggml.add_eos_token")) v->add_eos = *x;
   if (auto x = f.get_bool("tokenizer.ggml.add_sep_token")) v->add_sep = *x;
+  if (auto x = f.get_bool("tokenizer.ggml.normalizer.lowercase")) v->wpm_lowercase = *x;
+  v->wpm_strip_accents = v->wpm_lowercase;
+  if (auto x = f.get_bool("tokenizer.ggml.normalizer.strip_accents")) v->wpm_strip_accents = *x;
   if (v->add_bos && v->bos < 0) return InvalidArgument(f.name() + ": add_bos_token is set but there is no BOS token");
   if (v->add_eos && v->eos < 0) return InvalidArgument(f.name() + ": add_eos_token is set but there is no EOS token");
   if (v->add_sep && v->sep < 0) return InvalidArgument(f.name() + ": add_sep_token is set but there is no SEP token");

@@ -59,6 +59,9 @@ struct Vocab {
   bool add_sep = false;
   bool add_space_prefix = false;  // SPM: a space goes in front of each text fragment
   bool ignore_merges = false;     // BPE: a whole pre-token that is in the vocab is emitted as is
+  bool wpm_lowercase = true;      // WPM normalizer (tokenizer.ggml.normalizer.*)
+  bool wpm_strip_accents = true;
+  size_t max_token_len = 0;       // longest token text in bytes
 
   // BPE merge table. Ranks of pairs of token ids (the common case) and, for
   // merges whose halves are not both tokens, of "left right" strings.

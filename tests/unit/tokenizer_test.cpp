@@ -126,7 +126,10 @@ TEST_P(VocabVectors, DecodeAndStreamRoundTrip) {
   for (const VocabCase& c : read_cases(test::asset(base + ".inp"), test::asset(base + ".out"))) {
     const std::vector<TokenId> ids = t.encode(c.input, false, false);
     const std::string decoded = t.decode(ids);
-    EXPECT_EQ(decoded, c.input);
+    // WordPiece normalizes (case, accents, spacing): only the streaming check applies.
+    if (std::string_view(GetParam()) != "bert-bge") {
+      EXPECT_EQ(decoded, c.input);
+    }
 
     StreamDecoder stream(t, /*at_text_start=*/true);
     std::string streamed;
