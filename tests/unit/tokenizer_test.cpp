@@ -13,10 +13,12 @@
 #include <functional>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "test_assets.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tern {
@@ -310,6 +312,82 @@ TEST(Tokenizer, LongInputIsFastAndLossless) {
     EXPECT_EQ(tok.value()->decode(ids), text);
     EXPECT_LT(ms, 20000.0);  // generous: Debug and sanitizer builds, shared machine
   }
+}
+
+TEST(Tokenizer, EverySharedVocabLoads) {
+  TERN_REQUIRE_ASSET("tokenizers");
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(test::asset("tokenizers"))) {
+    const std::string path = entry.path().string();
+    if (entry.path().extension() != ".gguf") continue;
+    auto file = GgufFile::open(path);
+    ASSERT_TRUE(file.ok()) << file.status().message();
+    auto tok = Tokenizer::from_gguf(*file.value());
+    ASSERT_TRUE(tok.ok()) << path << ": " << tok.status().message();
+    const std::string text = "Hello world, it's 2024!";
+    const std::vector<TokenId> ids = tok.value()->encode(text, true, true);
+    EXPECT_FALSE(ids.empty()) << path;
+    for (TokenId id : ids) EXPECT_TRUE(id >= 0 && id < tok.value()->n_vocab()) << path;
+    if (tok.value()->add_bos()) {
+      EXPECT_EQ(ids.front(), tok.value()->bos()) << path;
+    }
+    ++n;
+  }
+  EXPECT_GT(n, 0u);
+}
+
+TEST(Tokenizer, ConcurrentEncodeIsDeterministic) {
+  TERN_REQUIRE_ASSET("tokenizers/ggml-vocab-gpt-2.gguf");
+  auto file = open_asset("tokenizers/ggml-vocab-gpt-2.gguf");
+  ASSERT_NE(file, nullptr);
+  auto tok = Tokenizer::from_gguf(*file);
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  const Tokenizer& t = *tok.value();
+  const auto cases = read_cases(test::asset("tokenizers/ggml-vocab-gpt-2.gguf.inp"),
+                                test::asset("tokenizers/ggml-vocab-gpt-2.gguf.out"));
+  ASSERT_FALSE(cases.empty());
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int rep = 0; rep < 20; ++rep) {
+        for (const VocabCase& c : cases) mismatches[k] += t.encode(c.input, false, false) != c.expected;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+// Regex splits of the pre-tokenizers without test vectors here, on the
+// behaviour their tokenizer.json regexes define.
+TEST(PreTokenizer, SplitsAsTheRegexesDefine) {
+  auto split = [](std::string_view pre, std::string_view text) {
+    auto p = PreTokenizer::create(pre);
+    EXPECT_TRUE(p.ok()) << pre << ": " << p.status().message();
+    std::vector<std::string_view> words;
+    if (p.ok()) p.value()->split(text, words);
+    return std::vector<std::string>(words.begin(), words.end());
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split("llama-bpe", "Hello world's 12345  \n\n x"),
+            (V{"Hello", " world", "'s", " ", "123", "45", "  \n\n", " x"}));
+  EXPECT_EQ(split("qwen2", "It'S 2024"), (V{"It", "'S", " ", "2", "0", "2", "4"}));
+  EXPECT_EQ(split("gpt-2", "a  b\tc"), (V{"a", " ", " b", "\t", "c"}));
+
+  // Every name in the table compiles, and pieces always tile the text.
+  const std::string text = "Hi, y'all!  3.14159 日本語 ñandú 🦙\r\n\tend  ";
+  for (const char* pre : {"", "default", "llama3", "deepseek-llm", "deepseek-coder", "deepseek-v3", "falcon",
+                          "starcoder", "gpt-2", "mpt", "qwen2", "poro-chat", "viking", "tekken", "chameleon",
+                          "gpt-4o", "bailingmoe", "seed-coder", "refact", "command-r", "smollm", "dbrx"}) {
+    std::string joined;
+    for (const std::string& w : split(pre, text)) {
+      EXPECT_FALSE(w.empty()) << pre;
+      joined += w;
+    }
+    EXPECT_EQ(joined, text) << pre;
+  }
+  EXPECT_EQ(PreTokenizer::create("no-such-pre").status().code(), StatusCode::kUnimplemented);
 }
 
 // A GGUF image with just the given tokenizer metadata.
