@@ -21,7 +21,8 @@ using ExprPtr = std::unique_ptr<Expr>;
 enum class ExprKind {
   kLiteral,  // literal
   kName,     // name
-  kList,     // args: items (tuples are lists too)
+  kList,     // args: items
+  kTuple,    // args: items; a list that prints as a tuple
   kDict,     // args: key0, value0, key1, value1, ...
   kGetAttr,  // args[0].name
   kGetItem,  // args[0][args[1]]

@@ -168,7 +168,7 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
     Array out;
     out.reserve(o.size());
     for (const auto& [k, v] : o.items()) {
-      if (name == "items") out.emplace_back(Array{Value(k), v});
+      if (name == "items") out.push_back(Value(Array{Value(k), v}).mark_tuple());
       else if (name == "keys") out.emplace_back(k);
       else out.push_back(v);
     }

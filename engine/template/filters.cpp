@@ -161,7 +161,7 @@ Value round_filter(const Value& v, const CallArgs& a) {
   if (const Value* m = a.get("method", 1); m && m->is_string()) method = m->as_string();
   double scale = std::pow(10.0, static_cast<double>(precision));
   double x = v.as_double() * scale;
-  if (method == "common") x = std::round(x);
+  if (method == "common") x = std::nearbyint(x);  // Python rounds half to even
   else if (method == "floor") x = std::floor(x);
   else if (method == "ceil") x = std::ceil(x);
   else fail("round method must be common, floor or ceil");
@@ -256,7 +256,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     if (v.is_undefined()) return Value(Array{});
     if (!v.is_object()) fail("Can only get item pairs from a mapping.");
     Array out;
-    for (const auto& [k, e] : v.as_object().items()) out.emplace_back(Array{Value(k), e});
+    for (const auto& [k, e] : v.as_object().items()) out.push_back(Value(Array{Value(k), e}).mark_tuple());
     return Value(std::move(out));
   }
   if (name == "dictsort") {
@@ -271,7 +271,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     });
     if (reverse) std::reverse(items.begin(), items.end());
     Array out;
-    for (auto& [k, e] : items) out.emplace_back(Array{Value(k), e});
+    for (auto& [k, e] : items) out.push_back(Value(Array{Value(k), e}).mark_tuple());
     return Value(std::move(out));
   }
   if (name == "int") return to_int(v, a);

@@ -306,11 +306,13 @@ Value Interpreter::eval_inner(const Expr& e, const std::shared_ptr<Frame>& frame
       const Value* v = frame->find(e.name);
       return v ? *v : Value::undefined(e.name);
     }
-    case ExprKind::kList: {
+    case ExprKind::kList:
+    case ExprKind::kTuple: {
       Array a;
       a.reserve(e.args.size());
       for (const auto& x : e.args) a.push_back(eval(*x, frame));
-      return Value(std::move(a));
+      Value v(std::move(a));
+      return e.kind == ExprKind::kTuple ? std::move(v).mark_tuple() : v;
     }
     case ExprKind::kDict: {
       Object o;

@@ -309,7 +309,7 @@ class Parser {
     const Token& start = cur();
     ExprPtr first = allow_cond ? parse_expr() : parse_or();
     if (!is_op(",")) return first;
-    auto list = make(ExprKind::kList, start);
+    auto list = make(ExprKind::kTuple, start);
     list->args.push_back(std::move(first));
     while (skip_op(",")) {
       if (cur().kind == TokenKind::kBlockEnd || is_name("if")) break;
@@ -492,10 +492,10 @@ class Parser {
       case TokenKind::kOp:
         if (t.text == "(") {
           next();
-          if (skip_op(")")) return make(ExprKind::kList, t);  // empty tuple
+          if (skip_op(")")) return make(ExprKind::kTuple, t);
           ExprPtr e = parse_expr();
           if (is_op(",")) {
-            auto list = make(ExprKind::kList, t);
+            auto list = make(ExprKind::kTuple, t);
             list->args.push_back(std::move(e));
             while (skip_op(",") && !is_op(")")) list->args.push_back(parse_expr());
             e = std::move(list);

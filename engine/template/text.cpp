@@ -34,51 +34,131 @@ std::string strip(std::string_view s, std::string_view chars, bool left, bool ri
   return std::string(s.substr(b, e - b));
 }
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+namespace {
+
+// Decodes the code point at s[i] and its byte length; an invalid byte is
+// passed through as itself (length 1).
+uint32_t decode(std::string_view s, size_t i, size_t* len) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) {
+    *len = 1;
+    return c;
+  }
+  uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
+  for (size_t k = 1; k < n; ++k) {
+    unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xC0) != 0x80) {
+      *len = 1;
+      return c;
+    }
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  *len = n;
+  return cp;
+}
+
+void encode(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic;
+// other scripts are left unchanged.
+uint32_t to_upper(uint32_t c) {
+  if (c >= 'a' && c <= 'z') return c - 32;
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7)) return c - 32;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+    bool odd_is_lower = !((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E));
+    if ((c % 2 == 1) == odd_is_lower) return c - 1;
+    return c;
+  }
+  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c >= 0x430 && c <= 0x44F) return c - 32;
+  if (c >= 0x450 && c <= 0x45F) return c - 80;
+  return c;
+}
+
+uint32_t to_lower(uint32_t c) {
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+  if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 && c != 0x17F) {
+    bool odd_is_lower = !((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E));
+    if ((c % 2 == 1) != odd_is_lower) return c + 1;
+    return c;
+  }
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+  if (c >= 0x410 && c <= 0x42F) return c + 32;
+  if (c >= 0x400 && c <= 0x40F) return c + 80;
+  return c;
+}
+
+bool is_cased(uint32_t c) { return to_upper(c) != c || to_lower(c) != c; }
+
+// Rewrites each code point with fn(cp, previous cp or 0).
+template <typename Fn>
+std::string map_code_points(std::string_view s, Fn fn) {
+  std::string out;
+  out.reserve(s.size());
+  uint32_t prev = 0;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = 1;
+    uint32_t cp = decode(s, i, &len);
+    if (len == 1 && static_cast<unsigned char>(s[i]) >= 0x80) {
+      out += s[i];  // invalid byte: keep as is
+    } else {
+      encode(fn(cp, prev), out);
+    }
+    prev = cp;
+    i += len;
+  }
   return out;
+}
+
+}  // namespace
+
+std::string upper(std::string_view s) {
+  return map_code_points(s, [](uint32_t c, uint32_t) { return to_upper(c); });
 }
 
 std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+  return map_code_points(s, [](uint32_t c, uint32_t) { return to_lower(c); });
 }
 
 std::string capitalize(std::string_view s) {
-  std::string out = lower(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
-  return out;
+  bool first = true;
+  return map_code_points(s, [&](uint32_t c, uint32_t) {
+    uint32_t r = first ? to_upper(c) : to_lower(c);
+    first = false;
+    return r;
+  });
 }
 
 std::string py_title(std::string_view s) {
-  std::string out(s);
-  bool prev_cased = false;
-  for (char& c : out) {
-    bool alpha = std::isalpha(static_cast<unsigned char>(c));
-    if (alpha) c = prev_cased ? static_cast<char>(std::tolower(c)) : static_cast<char>(std::toupper(c));
-    prev_cased = alpha;
-  }
-  return out;
+  return map_code_points(s, [](uint32_t c, uint32_t prev) {
+    return is_cased(prev) ? to_lower(c) : to_upper(c);
+  });
 }
 
 std::string jinja_title(std::string_view s) {
-  std::string out(s);
-  bool word_start = true;
-  for (char& c : out) {
-    bool boundary = is_py_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
-    if (boundary) {
-      word_start = true;
-      continue;
-    }
-    c = word_start ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
-                   : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    word_start = false;
-  }
-  return out;
+  return map_code_points(s, [](uint32_t c, uint32_t prev) {
+    bool word_start = prev == 0 || (prev < 0x80 && (is_py_space(static_cast<char>(prev)) || prev == '-' ||
+                                                    prev == '(' || prev == '{' || prev == '[' || prev == '<'));
+    return word_start ? to_upper(c) : to_lower(c);
+  });
 }
 
 std::string replace(std::string_view s, std::string_view from, std::string_view to, int64_t count) {

@@ -157,13 +157,14 @@ std::string Value::str() const {
     case Kind::kFloat: return python_float_repr(as_double());
     case Kind::kString: return as_string();
     case Kind::kArray: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       bool first = true;
       for (const auto& v : as_array()) {
         if (!first) out += ", ";
         first = false;
         out += v.repr();
       }
+      if (tuple_) return out + (as_array().size() == 1 ? ",)" : ")");
       return out + "]";
     }
     case Kind::kObject: {

@@ -117,6 +117,12 @@ class Value {
     safe_ = is_string();
     return std::move(*this);
   }
+  // A Python tuple: a list that prints as "(a, b)".
+  bool is_tuple() const { return tuple_; }
+  Value&& mark_tuple() && {
+    tuple_ = is_array();
+    return std::move(*this);
+  }
 
   bool truthy() const;
   // Python's str(): what {{ value }} prints. Undefined prints as "".
@@ -139,6 +145,7 @@ class Value {
                std::shared_ptr<const Object>, std::shared_ptr<const Callable>, std::shared_ptr<Object>>
       v_;
   bool safe_ = false;
+  bool tuple_ = false;
 };
 
 // Markup.escape(): & < > " ' as HTML entities.
