@@ -188,7 +188,7 @@ const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout) {
     return nullptr;
   }
   if (t == GgmlType::F32) return &kF32;
-  return nullptr;
+  return avx512_kquant_kernel(t);
 }
 
 }  // namespace tern::kernels

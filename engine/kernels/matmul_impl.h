@@ -36,5 +36,6 @@ struct TypeKernel {
 const TypeKernel* ref_kernel(GgmlType t);
 const TypeKernel* avx2_kernel(GgmlType t, Layout layout);
 const TypeKernel* avx512_kernel(GgmlType t, Layout layout);
+const TypeKernel* avx512_kquant_kernel(GgmlType t);  // Q4_K / Q6_K, kGguf layout
 
 }  // namespace tern::kernels::detail
