@@ -1,0 +1,81 @@
+// Response bodies of the OpenAI API and SSE framing. Pure functions of their
+// inputs (no engine, no I/O), so unit tests pin the exact shapes.
+//
+// Strings produced by the model may hold invalid UTF-8 (a token's raw bytes
+// in logprobs): every JSON text here replaces such bytes with U+FFFD.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tern/engine.h"
+
+namespace tern::server {
+
+using json = nlohmann::json;
+using TokenTextFn = std::function<std::string(TokenId)>;
+
+// "data: <json>\n\n" and the stream's terminator.
+std::string sse_data(const json& j);
+inline const char* sse_done() { return "data: [DONE]\n\n"; }
+std::string dump_json(const json& j);  // compact; invalid UTF-8 replaced
+
+// "stop", "length", or "abort" (cancelled); null (json) for kNone.
+json finish_reason_json(FinishReason r);
+
+// {"prompt_tokens","completion_tokens","total_tokens","prompt_tokens_details":{"cached_tokens"}}
+json usage_json(const Usage& u);
+
+// Identity shared by every chunk of one response.
+struct ResponseMeta {
+  std::string id;       // "chatcmpl-…" / "cmpl-…"
+  std::string model;
+  int64_t created = 0;  // unix seconds
+};
+
+// Logprobs of a run of tokens. `top` per token (may be shorter than tokens
+// when alternatives were not requested); only the first top_n are kept.
+struct TokenLogprobs {
+  std::vector<TokenId> tokens;
+  std::vector<float> logprobs;
+  std::vector<std::vector<TokenLogprob>> top;
+};
+
+// chat: {"content":[{"token","logprob","bytes","top_logprobs":[...]}]}
+json chat_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text);
+// completions: {"tokens","token_logprobs","top_logprobs":[{tok:lp}],"text_offset"}
+json completion_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text, size_t text_offset0);
+
+struct ChoiceResult {
+  int index = 0;
+  std::string text;
+  FinishReason finish = FinishReason::kStop;
+  json logprobs;  // null or one of the shapes above
+};
+
+json chat_completion_json(const ResponseMeta& m, const std::vector<ChoiceResult>& choices, const Usage& usage);
+json completion_json(const ResponseMeta& m, const std::vector<ChoiceResult>& choices, const Usage& usage);
+
+// Streaming chunks. include_usage adds "usage": null to every chunk, as OpenAI does.
+json chat_chunk_json(const ResponseMeta& m, int index, const json& delta, const json& logprobs,
+                     const json& finish_reason, bool include_usage);
+json completion_chunk_json(const ResponseMeta& m, int index, const std::string& text, const json& logprobs,
+                           const json& finish_reason, bool include_usage);
+// The final usage chunk: "choices": [] and the totals.
+json usage_chunk_json(const ResponseMeta& m, const char* object, const Usage& usage);
+
+json models_json(const std::string& id, int64_t created, int32_t max_model_len);
+
+// One embedding per input; base64: the float32 little-endian bytes, base64.
+json embeddings_json(const std::string& model, const std::vector<std::vector<float>>& embeddings, bool base64,
+                     int32_t prompt_tokens);
+std::string base64_floats(const std::vector<float>& v);
+
+// A random id with the given prefix ("chatcmpl-" + 24 alphanumerics).
+std::string random_id(const char* prefix);
+
+}  // namespace tern::server
