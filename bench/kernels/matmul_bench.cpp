@@ -10,6 +10,7 @@
 // Each figure is the median of `reps` runs, with min..max in brackets.
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,14 @@ Mat make(GgmlType t, int64_t rows, int64_t cols, std::mt19937& rng) {
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+// Process CPU seconds: on a machine shared with other jobs, work / (cpu / threads)
+// estimates the uncontended rate (exact at 1 thread; at more threads it
+// counts spin-waiting as work, so it is a lower bound).
+double cpu() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 struct Stat {
   double med, lo, hi;
@@ -109,22 +118,26 @@ int main(int argc, char** argv) {
         }
       };
       pass(1);
-      std::vector<double> dec, pre;
+      std::vector<double> dec, pre, decc, prec;
       for (int r = 0; r < reps; ++r) {
         const int iters = 20;
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         for (int i = 0; i < iters; ++i) pass(1);
         dec.push_back(iters / (now() - t0));
+        decc.push_back(iters / ((cpu() - c0) / threads));
       }
       for (int r = 0; r < std::max(1, reps / 2); ++r) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         pass(pp);
         pre.push_back(pp / (now() - t0));
+        prec.push_back(pp / ((cpu() - c0) / threads));
       }
-      Stat d = stat(dec), p = stat(pre);
+      Stat d = stat(dec), p = stat(pre), dc = stat(decc), pc = stat(prec);
       std::printf("%-5s %-6s%s t=%d  decode %7.1f tok/s [%.1f..%.1f]  %5.1f GB/s   pp512 %7.1f tok/s [%.1f..%.1f]  %6.1f GFLOP/s\n",
                   name.c_str(), isa_name(isa), packed ? "+rp" : "   ", threads, d.med, d.lo, d.hi, d.med * bytes / 1e9, p.med, p.lo, p.hi,
                   p.med * flops_per_tok / 1e9);
+      std::printf("      by CPU time:      decode %7.1f tok/s %5.1f GB/s   pp512 %7.1f tok/s  %6.1f GFLOP/s\n", dc.med,
+                  dc.med * bytes / 1e9, pc.med, pc.med * flops_per_tok / 1e9);
       std::fflush(stdout);
     }
   }

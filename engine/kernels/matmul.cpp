@@ -39,9 +39,9 @@ Isa initial_isa() {
 
 std::atomic<Isa> g_isa{initial_isa()};
 
-const detail::TypeKernel* pick(Isa isa, GgmlType t, Layout layout) {
+const detail::TypeKernel* pick(Isa isa, GgmlType t, Layout layout, int64_t n_tok) {
   const detail::TypeKernel* k = nullptr;
-  if (isa >= Isa::kAvx512) k = detail::avx512_kernel(t, layout);
+  if (isa >= Isa::kAvx512) k = detail::avx512_kernel(t, layout, n_tok);
   if (!k && isa >= Isa::kAvx2) k = detail::avx2_kernel(t, layout);
   if (!k) k = detail::ref_kernel(t);
   return k;
@@ -89,7 +89,7 @@ void matmul(ThreadPool& pool, const WeightView& W, const float* X, int64_t n_tok
   assert(matmul_supported(W.type));
   assert(W.cols % type_traits(W.type).block_elems == 0);
   if (n_tok <= 0 || W.rows <= 0) return;
-  const detail::TypeKernel* k = pick(active_isa(), W.type, W.layout);
+  const detail::TypeKernel* k = pick(active_isa(), W.type, W.layout, n_tok);
 
   detail::GemmArgs a{&W, X, nullptr, 0, n_tok, Y};
   const int64_t abytes = k->act_bytes(W.cols);

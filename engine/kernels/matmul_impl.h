@@ -31,11 +31,11 @@ struct TypeKernel {
   int64_t row_grain;
 };
 
-// nullptr when that ISA has no kernel for the type and layout (the
-// dispatcher then falls back to a lower ISA; the reference handles all).
+// nullptr when that ISA has no kernel for the type, layout and token count
+// (the dispatcher then falls back to a lower ISA; the reference handles all).
 const TypeKernel* ref_kernel(GgmlType t);
 const TypeKernel* avx2_kernel(GgmlType t, Layout layout);
-const TypeKernel* avx512_kernel(GgmlType t, Layout layout);
+const TypeKernel* avx512_kernel(GgmlType t, Layout layout, int64_t n_tok);
 const TypeKernel* avx512_kquant_kernel(GgmlType t);  // Q4_K / Q6_K, kGguf layout
 
 }  // namespace tern::kernels::detail

@@ -122,6 +122,10 @@ TEST_P(MatmulTest, MatchesReferenceOnRandomShapes) {
     // Enough work that activations are quantized inside the parallel region.
     check({t, 37, blk == 256 ? 512 : 480, 140}, isa, pool2, 99);
     if (HasFatalFailure()) return;
+    // 16/17 tokens and more than 64 rows per thread (the on-the-fly repack path).
+    check({t, 150, blk == 256 ? 256 : 96, 16}, isa, pool1, 98);
+    check({t, 291, blk == 256 ? 256 : 160, 17}, isa, pool2, 97);
+    if (HasFatalFailure()) return;
   }
 }
 
