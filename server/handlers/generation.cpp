@@ -225,7 +225,8 @@ void GenerationJob::complete() {
   if (!choices_.empty()) {
     ex->log_field("queue_ms", choices_[0].queue_ms);
     ex->log_field("ttft_ms", choices_[0].ttft_ms);
-    ex->log_field("finish_reason", finish_reason_json(choices_[0].finish).dump());
+    json fr = finish_reason_json(choices_[0].finish);
+    ex->log_field("finish_reason", fr.is_string() ? fr.get<std::string>() : "none");
   }
   ex->log_field("e2e_ms", seconds_since(start_, Clock::now()) * 1000.0);
   if (disconnected_) return;

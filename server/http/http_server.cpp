@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -253,7 +254,10 @@ class ExchangeImpl final : public Exchange {
     close_cbs_.push_back(std::move(cb));
   }
   void log_field(const std::string& key, const std::string& value) override { log_[key] = value; }
-  void log_field(const std::string& key, double value) override { log_[key] = value; }
+  void log_field(const std::string& key, double value) override {
+    if (value == static_cast<double>(static_cast<int64_t>(value))) log_[key] = static_cast<int64_t>(value);
+    else log_[key] = std::round(value * 1000.0) / 1000.0;  // µs resolution is plenty for a log
+  }
   const std::string& request_id() const override { return id_; }
 
   // The peer went away (strand). Runs the callbacks once.
@@ -283,7 +287,7 @@ class ExchangeImpl final : public Exchange {
     if (options_.on_response) options_.on_response(status_);
     if (!options_.log_requests) return;
     log_["status"] = status_;
-    log_["ms"] = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
+    log_["ms"] = std::round(std::chrono::duration<double, std::milli>(Clock::now() - start_).count() * 1000.0) / 1000.0;
     write_log_line(log_.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 
