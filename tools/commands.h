@@ -13,9 +13,15 @@ struct Command {
 };
 
 int info_main(int argc, char** argv);
+int serve_main(int argc, char** argv);
+int run_main(int argc, char** argv);
+int tokenize_main(int argc, char** argv);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
+      {"run", "generate a continuation of a prompt", run_main},
+      {"tokenize", "print the token ids of a text", tokenize_main},
+      {"serve", "OpenAI-compatible HTTP server (chat, completions, embeddings, /metrics)", serve_main},
       {"info", "show a GGUF model's architecture, hyper-parameters, tensors and tokenizer", info_main},
   };
   return table;

@@ -1,0 +1,414 @@
+#include "tern/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "api/engine_impl.h"
+#include "template/chat_template.h"
+
+namespace tern {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kError: return "error";
+    case FinishReason::kNone: break;
+  }
+  return "none";
+}
+
+namespace {
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+// ------------------------------------------------------------------ creation
+
+Result<std::unique_ptr<Engine::Impl>> Engine::Impl::create(const EngineOptions& o) {
+  if (o.block_size <= 0 || o.max_batch_tokens <= 0 || o.max_num_seqs <= 0 || o.n_ctx < 0 || o.kv_memory_bytes < 0 ||
+      o.max_queue <= 0)
+    return InvalidArgument("engine options must be positive");
+  auto impl = std::unique_ptr<Impl>(new Impl());
+  impl->options_ = o;
+  TERN_ASSIGN_OR_RETURN(impl->model_, Model::load(o.model_path));
+  const ModelConfig& c = impl->model_->config();
+  const Tokenizer& tok = impl->model_->tokenizer();
+
+  ModelInfo& info = impl->info_;
+  info.path = o.model_path;
+  info.name = c.name.empty() ? std::filesystem::path(o.model_path).stem().string() : c.name;
+  info.arch = c.arch_name;
+  info.n_vocab = c.n_vocab;
+  info.dim = c.dim;
+  info.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(c.n_ctx_train, 8192);
+  info.chat_template = impl->model_->chat_template();
+  if (tok.bos() >= 0) info.bos_text = std::string(tok.token_text(tok.bos()));
+  if (tok.eos() >= 0) info.eos_text = std::string(tok.token_text(tok.eos()));
+
+  const int threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  impl->pool_ = std::make_unique<ThreadPool>(threads);
+
+  const KvType kv_type = o.kv_type == KvCacheType::kF32 ? KvType::kF32 : KvType::kF16;
+  const int64_t per_token = 2LL * c.n_layers * c.kv_dim() * (kv_type == KvType::kF32 ? 4 : 2);
+  int64_t kv_bytes = o.kv_memory_bytes;
+  if (kv_bytes == 0) {
+    // Room for four full contexts (or four batches), but at most 2 GiB
+    // unless a single context needs more.
+    const int64_t tokens = 4LL * std::max<int64_t>(info.n_ctx, o.max_batch_tokens);
+    kv_bytes = std::min(tokens * per_token, std::max<int64_t>(int64_t{2} << 30, info.n_ctx * per_token));
+  }
+  const int n_blocks = KvPool::blocks_for_bytes(kv_bytes, c.n_layers, c.kv_dim(), o.block_size, kv_type);
+  if (n_blocks < 2) return InvalidArgument("KV memory too small: fewer than 2 blocks fit");
+  impl->kv_ = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), o.block_size, n_blocks, kv_type);
+  impl->runner_ = std::make_unique<ModelRunner>(*impl->model_, *impl->kv_, *impl->pool_);
+
+  SchedulerConfig sc;
+  sc.num_blocks = n_blocks;
+  sc.block_size = o.block_size;
+  sc.max_batch_tokens = o.max_batch_tokens;
+  sc.max_num_seqs = o.max_num_seqs;
+  sc.max_model_len = info.n_ctx;
+  sc.enable_prefix_caching = o.prefix_caching;
+  sc.policy = SchedulePolicy::kPriority;
+  for (TokenId t = 0; t < c.n_vocab; ++t)
+    if (tok.is_eog(t)) sc.eos_tokens.push_back(t);
+  // Prefix hashes must not match across different weights.
+  sc.model_salt = std::hash<std::string>{}(std::filesystem::absolute(o.model_path).string() + "#" +
+                                           std::to_string(impl->model_->gguf().file_size()));
+  impl->sched_ = std::make_unique<Scheduler>(sc);
+  info.n_ctx = std::min(info.n_ctx, impl->sched_->max_context());
+  impl->stats_.kv_blocks_total = n_blocks;
+  impl->thread_ = std::thread([p = impl.get()] { p->loop(); });
+  return impl;
+}
+
+Engine::Impl::~Impl() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+// ------------------------------------------------------------------ client side
+
+Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_event) {
+  if (!on_event) return InvalidArgument("submit() needs an event callback");
+  std::vector<TokenId> prompt = std::move(r.prompt_tokens);
+  if (prompt.empty()) prompt = model_->tokenizer().encode(r.prompt, r.add_special, r.parse_special);
+  if (prompt.empty()) return InvalidArgument("the prompt is empty");
+  for (TokenId t : prompt)
+    if (t < 0 || t >= info_.n_vocab) return InvalidArgument("prompt token id " + std::to_string(t) + " is out of range");
+  if (static_cast<int64_t>(prompt.size()) >= info_.n_ctx && !r.want_embedding)
+    return OutOfRange("the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
+                      std::to_string(info_.n_ctx) + " including at least one generated token");
+  if (r.want_embedding && static_cast<int64_t>(prompt.size()) > info_.n_ctx)
+    return OutOfRange("the input has " + std::to_string(prompt.size()) + " tokens; the context holds " +
+                      std::to_string(info_.n_ctx));
+  TERN_RETURN_IF_ERROR(Sampler::validate(r.sampling, info_.n_vocab));
+  if (r.stop.max_tokens == 0 || r.stop.max_tokens < -1) return InvalidArgument("max_tokens must be positive");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (static_cast<int64_t>(incoming_.size()) + n_active_ >= options_.max_queue)
+    return ResourceExhausted("the request queue is full (" + std::to_string(options_.max_queue) + " requests)");
+  const RequestId id = next_id_++;
+  incoming_.push_back(Pending{id, std::move(prompt), std::move(r), std::move(on_event), Clock::now()});
+  cv_.notify_one();
+  return id;
+}
+
+void Engine::Impl::cancel(RequestId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancels_.push_back(id);
+  cv_.notify_one();
+}
+
+EngineStats Engine::Impl::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+// ------------------------------------------------------------------ engine thread
+
+void Engine::Impl::loop() {
+  for (;;) {
+    std::deque<Pending> arrived;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !incoming_.empty() || !cancels_.empty() || sched_->has_work(); });
+      if (stop_) break;
+      arrived.swap(incoming_);
+      n_active_ += static_cast<int32_t>(arrived.size());
+    }
+    for (Pending& p : arrived) {
+      if (p.request.want_embedding) {
+        embed(p);
+      } else {
+        admit(p);
+      }
+    }
+    apply_cancels();
+    if (sched_->has_work()) step();
+    publish_stats();
+  }
+  // Shutting down: every live request gets its final event.
+  std::vector<SeqId> live;
+  for (auto& [seq, a] : active_) live.push_back(seq);
+  for (SeqId seq : live) {
+    (void)sched_->cancel(seq);
+    finish(seq, active_.at(seq), FinishReason::kCancelled);
+  }
+}
+
+void Engine::Impl::admit(Pending& p) {
+  GenerationRequest& r = p.request;
+  const int32_t n_prompt = static_cast<int32_t>(p.prompt.size());
+  auto seq = sched_->add(std::move(p.prompt), r.sampling, r.stop, r.priority);
+  if (!seq.ok()) {
+    GenerationEvent ev;
+    ev.id = p.id;
+    ev.finished = true;
+    ev.finish_reason = FinishReason::kError;
+    ev.error = seq.status();
+    ev.usage.prompt_tokens = n_prompt;
+    p.on_event(ev);
+    std::lock_guard<std::mutex> lock(mu_);
+    --n_active_;
+    return;
+  }
+  Active a;
+  a.id = p.id;
+  a.on_event = std::move(p.on_event);
+  a.sampler = std::make_unique<Sampler>(r.sampling, info_.n_vocab);
+  a.stop = std::make_unique<StopMatcher>(r.stop.stop_strings);
+  a.n_probs = r.sampling.n_probs;
+  a.usage.prompt_tokens = n_prompt;
+  a.arrival = p.arrival;
+  seq_of_[p.id] = *seq;
+  active_.emplace(*seq, std::move(a));
+}
+
+void Engine::Impl::apply_cancels() {
+  std::vector<RequestId> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ids.swap(cancels_);
+  }
+  for (RequestId id : ids) {
+    auto it = seq_of_.find(id);
+    if (it == seq_of_.end()) continue;  // unknown, finished, or an embedding
+    const SeqId seq = it->second;
+    (void)sched_->cancel(seq);
+    finish(seq, active_.at(seq), FinishReason::kCancelled);
+  }
+}
+
+void Engine::Impl::finish(SeqId seq, Active& a, FinishReason reason, Status error) {
+  GenerationEvent ev;
+  ev.id = a.id;
+  ev.text = a.stop->stopped() ? "" : a.stop->flush();
+  ev.finished = true;
+  ev.finish_reason = reason;
+  ev.error = std::move(error);
+  ev.usage = a.usage;
+  ev.queue_ms = a.queue_ms < 0 ? ms_since(a.arrival) : a.queue_ms;
+  ev.ttft_ms = a.ttft_ms;
+  EventCallback cb = std::move(a.on_event);
+  seq_of_.erase(a.id);
+  active_.erase(seq);
+  ++finished_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --n_active_;
+  }
+  cb(ev);
+}
+
+void Engine::Impl::step() {
+  const ScheduledBatch batch = sched_->schedule();
+  if (batch.empty()) return;
+  for (const BlockCopy& c : batch.copies) kv_->copy_block(c.src, c.dst);
+
+  // Flatten the scheduled chunks into one ubatch.
+  std::vector<TokenId> tokens;
+  std::vector<int32_t> positions, seq_index, logit_rows;
+  std::vector<std::span<const int32_t>> tables;
+  tokens.reserve(static_cast<size_t>(batch.num_tokens));
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const ScheduledSeq& e = batch.seqs[i];
+    const Sequence* s = sched_->find(e.seq_id);
+    const std::span<const TokenId> all = s->tokens();
+    for (int32_t p = e.start; p < e.start + e.num_tokens; ++p) {
+      tokens.push_back(all[static_cast<size_t>(p)]);
+      positions.push_back(p);
+      seq_index.push_back(static_cast<int32_t>(i));
+    }
+    if (e.sample) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+    tables.emplace_back(sched_->block_table(e.seq_id).blocks);
+    Active& a = active_.at(e.seq_id);
+    if (a.queue_ms < 0) a.queue_ms = ms_since(a.arrival);
+  }
+  const size_t vocab = static_cast<size_t>(info_.n_vocab);
+  logits_.resize(logit_rows.size() * vocab);
+  Status st = runner_->forward(ForwardBatch{tokens, positions, seq_index, tables, logit_rows}, logits_.data());
+
+  std::vector<TokenId> sampled(batch.seqs.size(), 0);
+  std::vector<std::pair<std::vector<TokenLogprob>, std::vector<TokenLogprob>>> probs(batch.seqs.size());
+  size_t row = 0;
+  for (size_t i = 0; i < batch.seqs.size() && st.ok(); ++i) {
+    const ScheduledSeq& e = batch.seqs[i];
+    if (!e.sample) continue;
+    const std::span<const float> l(&logits_[row++ * vocab], vocab);
+    Active& a = active_.at(e.seq_id);
+    sampled[i] = a.sampler->sample(l, sched_->find(e.seq_id)->tokens());
+    if (a.n_probs > 0) {
+      probs[i].first.push_back({sampled[i], Sampler::logprob(l, sampled[i])});
+      for (const auto& [t, lp] : Sampler::top_logprobs(l, a.n_probs)) probs[i].second.push_back({t, lp});
+    }
+  }
+  for (const ScheduledSeq& e : batch.seqs)
+    prompt_tokens_ += std::min(e.num_tokens, std::max(0, sched_->find(e.seq_id)->num_prompt_tokens() - e.start));
+  if (!st.ok()) {
+    // Cannot happen for batches the scheduler builds; never leave clients hanging.
+    for (const ScheduledSeq& e : batch.seqs) (void)sched_->cancel(e.seq_id);
+    for (const ScheduledSeq& e : batch.seqs) finish(e.seq_id, active_.at(e.seq_id), FinishReason::kError, st);
+    return;
+  }
+  // Cached-token counts are known once a sequence is first admitted.
+  for (const ScheduledSeq& e : batch.seqs) {
+    const Sequence* s = sched_->find(e.seq_id);
+    Active& a = active_.at(e.seq_id);
+    if (s->num_preemptions() == 0 && e.start == s->num_cached_tokens()) a.usage.cached_tokens = s->num_cached_tokens();
+  }
+
+  const std::vector<SeqOutput> outs = sched_->postprocess(batch, sampled);
+  for (const SeqOutput& o : outs) {
+    auto it = active_.find(o.seq_id);
+    if (it == active_.end()) continue;
+    Active& a = it->second;
+    ++generation_tokens_;
+    a.usage.completion_tokens++;
+    if (a.usage.completion_tokens == 1) a.ttft_ms = ms_since(a.arrival);
+    GenerationEvent ev;
+    ev.id = a.id;
+    ev.tokens.push_back(o.token);
+    size_t idx = 0;
+    while (idx < batch.seqs.size() && batch.seqs[idx].seq_id != o.seq_id) ++idx;
+    if (idx < probs.size()) {
+      ev.logprobs = std::move(probs[idx].first);
+      if (!probs[idx].second.empty()) ev.top_logprobs.push_back(std::move(probs[idx].second));
+    }
+    FinishReason reason = o.finish;
+    const bool eog = reason == FinishReason::kStop;  // the scheduler stops only on EOS/EOG tokens
+    if (!eog) {
+      StopMatcher::Output out = a.stop->push(model_->tokenizer().token_to_piece(o.token));
+      ev.text = std::move(out.text);
+      if (out.stopped && reason == FinishReason::kNone) {
+        (void)sched_->finish(o.seq_id, FinishReason::kStop);
+        reason = FinishReason::kStop;
+      }
+    }
+    ev.usage = a.usage;
+    ev.queue_ms = a.queue_ms;
+    ev.ttft_ms = a.ttft_ms;
+    if (reason == FinishReason::kNone) {
+      a.on_event(ev);
+    } else {
+      // Deliver the token's text, then the final event with the flushed tail.
+      if (!ev.text.empty() || !ev.tokens.empty()) a.on_event(ev);
+      finish(o.seq_id, a, reason);
+    }
+  }
+}
+
+void Engine::Impl::embed(Pending& p) {
+  const ModelConfig& c = model_->config();
+  const int32_t n = static_cast<int32_t>(p.prompt.size());
+  const int bs = options_.block_size;
+  const int need_blocks = (n + bs - 1) / bs;
+  if (!embed_kv_ || embed_kv_->n_blocks() < need_blocks) {
+    embed_runner_.reset();
+    embed_kv_ = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), bs, need_blocks, KvType::kF32);
+    embed_runner_ = std::make_unique<ModelRunner>(*model_, *embed_kv_, *pool_);
+  }
+  std::vector<int32_t> table(static_cast<size_t>(need_blocks)), pos(static_cast<size_t>(n)), sidx(static_cast<size_t>(n), 0);
+  for (int i = 0; i < need_blocks; ++i) table[static_cast<size_t>(i)] = i;
+  for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = i;
+  GenerationEvent ev;
+  ev.id = p.id;
+  ev.embedding.resize(static_cast<size_t>(c.dim));
+  Status st = embed_runner_->embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
+  ev.finished = true;
+  ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
+  ev.error = st;
+  ev.usage.prompt_tokens = n;
+  ev.queue_ms = ev.ttft_ms = ms_since(p.arrival);
+  prompt_tokens_ += n;
+  ++finished_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --n_active_;
+  }
+  p.on_event(ev);
+}
+
+void Engine::Impl::publish_stats() {
+  const SchedulerStats s = sched_->stats();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.running = s.num_running;
+  stats_.waiting = s.num_waiting + static_cast<int32_t>(incoming_.size());
+  stats_.kv_usage = s.kv_usage;
+  stats_.kv_blocks_used = stats_.kv_blocks_total - sched_->block_manager().num_free_blocks();
+  stats_.prefix_query_tokens = s.prefix_query_tokens;
+  stats_.prefix_hit_tokens = s.prefix_hit_tokens;
+  stats_.preemptions = s.num_preemptions;
+  stats_.steps = s.num_steps;
+  stats_.prompt_tokens = prompt_tokens_;
+  stats_.generation_tokens = generation_tokens_;
+  stats_.requests_finished = finished_;
+}
+
+// ------------------------------------------------------------------ facade
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
+  TERN_ASSIGN_OR_RETURN(auto impl, Impl::create(options));
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<RequestId> Engine::submit(GenerationRequest request, EventCallback on_event) {
+  return impl_->submit(std::move(request), std::move(on_event));
+}
+void Engine::cancel(RequestId id) { impl_->cancel(id); }
+EngineStats Engine::stats() const { return impl_->stats(); }
+const ModelInfo& Engine::model_info() const { return impl_->model_info(); }
+
+std::vector<TokenId> Engine::tokenize(const std::string& text, bool add_special, bool parse_special) const {
+  return impl_->model().tokenizer().encode(text, add_special, parse_special);
+}
+std::string Engine::detokenize(const std::vector<TokenId>& tokens) const {
+  return impl_->model().tokenizer().decode(tokens);
+}
+std::string Engine::token_text(TokenId id) const { return impl_->model().tokenizer().token_to_piece(id); }
+
+Result<std::string> Engine::apply_chat_template(const std::string& messages_json, const std::string& tools_json,
+                                                bool add_generation_prompt) const {
+  nlohmann::json messages, tools;
+  try {
+    messages = nlohmann::json::parse(messages_json);
+    if (!tools_json.empty()) tools = nlohmann::json::parse(tools_json);
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("invalid messages JSON: ") + e.what());
+  }
+  const ModelInfo& info = model_info();
+  const std::string_view source =
+      info.chat_template.empty() ? default_chat_template() : std::string_view(info.chat_template);
+  return tern::apply_chat_template(source, messages, tools, add_generation_prompt, info.bos_text, info.eos_text);
+}
+
+}  // namespace tern
