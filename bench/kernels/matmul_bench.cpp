@@ -106,10 +106,11 @@ int main(int argc, char** argv) {
     std::normal_distribution<float> g(0, 1);
     for (auto& v : x) v = g(rng);
 
-    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
-      if (isa > detected_isa()) continue;
+    for (int variant = 0; variant < 3; ++variant) {
+      const Isa isa = variant == 0 ? Isa::kAvx2 : Isa::kAvx512;
+      const bool packed = variant == 2;
+      if (isa > detected_isa() || (packed && !can_repack(t))) continue;
       set_isa(isa);
-      const bool packed = isa == Isa::kAvx512 && can_repack(t);
       auto pass = [&](int64_t n_tok) {
         for (auto& m : mats) {
           WeightView W{t, m.data.data(), m.rows, m.cols};
