@@ -75,14 +75,16 @@ export async function health(server) {
   return r.json();
 }
 
-// One sample's value from the Prometheus text (first series whose name matches).
-export function metric(text, name) {
+// The sum of the samples of `name` whose labels contain `labelFilter`
+// (e.g. 'finished_reason="abort"'); undefined when there is none.
+export function metric(text, name, labelFilter = '') {
+  let sum;
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = line.match(/^([^{ ]+)(\{[^}]*\})? (\S+)$/);
-    if (m && m[1] === name) return Number(m[3]);
+    if (m && m[1] === name && (m[2] ?? '').includes(labelFilter)) sum = (sum ?? 0) + Number(m[3]);
   }
-  return undefined;
+  return sum;
 }
 
 export async function metrics(server) {
