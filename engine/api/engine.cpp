@@ -28,6 +28,7 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 // ------------------------------------------------------------------ creation
 
 Result<std::unique_ptr<Engine::Impl>> Engine::Impl::create(const EngineOptions& o) {
+  if (o.n_ctx == 1) return InvalidArgument("n_ctx must be at least 2");
   if (o.block_size <= 0 || o.max_batch_tokens <= 0 || o.max_num_seqs <= 0 || o.n_ctx < 0 || o.kv_memory_bytes < 0 ||
       o.max_queue <= 0)
     return InvalidArgument("engine options must be positive");
@@ -70,7 +71,9 @@ Result<std::unique_ptr<Engine::Impl>> Engine::Impl::create(const EngineOptions& 
   sc.block_size = o.block_size;
   sc.max_batch_tokens = o.max_batch_tokens;
   sc.max_num_seqs = o.max_num_seqs;
-  sc.max_model_len = info.n_ctx;
+  // The scheduler counts tokens whose K/V it stores; the newest sampled token
+  // needs none, so prompt + completion <= n_ctx as OpenAI counts it.
+  sc.max_model_len = info.n_ctx - 1;
   sc.enable_prefix_caching = o.prefix_caching;
   sc.policy = SchedulePolicy::kPriority;
   for (TokenId t = 0; t < c.n_vocab; ++t)
@@ -79,7 +82,7 @@ Result<std::unique_ptr<Engine::Impl>> Engine::Impl::create(const EngineOptions& 
   sc.model_salt = std::hash<std::string>{}(std::filesystem::absolute(o.model_path).string() + "#" +
                                            std::to_string(impl->model_->gguf().file_size()));
   impl->sched_ = std::make_unique<Scheduler>(sc);
-  info.n_ctx = std::min(info.n_ctx, impl->sched_->max_context());
+  info.n_ctx = std::min(info.n_ctx, impl->sched_->max_context() + 1);
   impl->stats_.kv_blocks_total = n_blocks;
   impl->thread_ = std::thread([p = impl.get()] { p->loop(); });
   return impl;
