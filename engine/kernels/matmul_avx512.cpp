@@ -16,6 +16,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/matmul_impl.h"
@@ -152,6 +154,112 @@ void gemm_gguf_via_repack(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+// ---------------- Q8_0 / Q4_0 on the GGUF layout, few tokens ----------------
+//
+// Decode-sized calls (n_tok < 16) on unrepacked weights: one zmm holds a pair
+// of blocks of one row. The activation row is stored per block pair as
+//   int8 q[64]       Q8_0: natural order; Q4_0: [b0 0..15, b1 0..15, b0 16..31, b1 16..31]
+//                    (the order of the unpacked nibbles)
+//   int32 init[16]   -K*sum(q) of each block in the first lane of its lanes
+//   f32 scale[16]    each block's activation scale in its lanes
+// so that one vpdpbusd + convert + scale multiply + FMA covers 64 weights.
+// An odd last block is padded with zeros.
+
+template <bool kQ4>
+__m512i lanes_of_block(int blk) {  // lane -> block (0/1) mask pattern
+  return kQ4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+             : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+}
+
+int64_t act_pair_bytes(int64_t cols) { return (cols / 32 + 1) / 2 * 192; }
+
+template <bool kQ4>
+void prep_pairs(const float* x, int64_t cols, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  constexpr int K = kQ4 ? 8 : 128;
+  const __m512i sel = lanes_of_block<kQ4>(0);
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p, dst += 192) {
+    alignas(64) int8_t q[64] = {};
+    float d[2] = {0, 0};
+    int32_t corr[2] = {0, 0};
+    for (int h = 0; h < 2 && 2 * p + h < nb; ++h) {
+      const float* xb = x + 32 * (2 * p + h);
+      const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+      const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+      const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      // Q8_0: block h at bytes 32h; Q4_0: first half at 16h, second at 32+16h.
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + (kQ4 ? 16 * h : 32 * h)), _mm512_cvtsepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + (kQ4 ? 32 + 16 * h : 32 * h + 16)), _mm512_cvtsepi32_epi8(q1));
+      d[h] = amax / 127.0f;
+      corr[h] = -K * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+    std::memcpy(dst, q, 64);
+    const __mmask16 is1 = _mm512_cmpeq_epi32_mask(sel, _mm512_set1_epi32(1));
+    // First lane of each block's lanes carries its correction.
+    const __mmask16 first = kQ4 ? __mmask16(0x0011) : __mmask16(0x0101);
+    const __m512i init = _mm512_maskz_mov_epi32(first, _mm512_mask_set1_epi32(_mm512_set1_epi32(corr[0]), is1, corr[1]));
+    _mm512_storeu_si512(dst + 64, init);
+    _mm512_storeu_ps(dst + 128, _mm512_mask_blend_ps(is1, _mm512_set1_ps(d[0]), _mm512_set1_ps(d[1])));
+  }
+}
+
+template <bool kQ4, int T>
+void pairs_row(const uint8_t* wrow, int64_t nb, const uint8_t* const* act, float* out, int64_t ldo) {
+  using B = std::conditional_t<kQ4, BlockQ4_0, BlockQ8_0>;
+  const B* w = reinterpret_cast<const B*>(wrow);
+  const __m512i sel = lanes_of_block<kQ4>(0);
+  const __m512i nib = _mm512_set1_epi8(0x0F), flip = _mm512_set1_epi8(char(0x80));
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
+    const B& b0 = w[2 * p];
+    const bool two = 2 * p + 1 < nb;
+    const B& b1 = two ? w[2 * p + 1] : b0;
+    __m512i wv;
+    if constexpr (kQ4) {
+      const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.qs));
+      const __m128i q1 = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.qs)) : _mm_setzero_si128();
+      const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
+      wv = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1), nib);
+    } else {
+      const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0.qs));
+      const __m256i q1 = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1.qs)) : _mm256_set1_epi8(char(0x80));
+      wv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1), flip);  // w + 128
+    }
+    const __m512 dw = _mm512_mask_blend_ps(_mm512_cmpeq_epi32_mask(sel, _mm512_set1_epi32(1)),
+                                           _mm512_set1_ps(_cvtsh_ss(b0.d)), _mm512_set1_ps(two ? _cvtsh_ss(b1.d) : 0.0f));
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* a = act[t] + 192 * p;
+      const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(a + 64), wv, _mm512_load_si512(a));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(reinterpret_cast<const float*>(a + 128))), acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) out[t * ldo] = _mm512_reduce_add_ps(acc[t]);
+}
+
+template <bool kQ4>
+void gemm_pairs(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const WeightView& W = *a.W;
+  const int64_t nb = W.cols / 32, rb = row_bytes(W.type, W.cols);
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  for (int64_t t0 = 0; t0 < a.n_tok; t0 += 4) {
+    const int T = int(std::min<int64_t>(4, a.n_tok - t0));
+    const uint8_t* act[4];
+    for (int t = 0; t < T; ++t) act[t] = a.act + (t0 + t) * a.act_stride;
+    for (int64_t r = r0; r < r1; ++r) {
+      float* out = a.Y + t0 * W.rows + r;
+      switch (T) {
+        case 1: pairs_row<kQ4, 1>(base + r * rb, nb, act, out, W.rows); break;
+        case 2: pairs_row<kQ4, 2>(base + r * rb, nb, act, out, W.rows); break;
+        case 3: pairs_row<kQ4, 3>(base + r * rb, nb, act, out, W.rows); break;
+        default: pairs_row<kQ4, 4>(base + r * rb, nb, act, out, W.rows); break;
+      }
+    }
+  }
+}
+
 // ---------------- F32 weights ----------------
 
 // Y[t0..t0+T) x rows [r, r+R): R*T accumulators, each weight and x load
@@ -207,6 +315,8 @@ constexpr detail::TypeKernel kQ8_0x16{act_q8_bytes, prep_q8<128>, gemm_rows16<fa
 constexpr detail::TypeKernel kQ4_0x16{act_q8_bytes, prep_q8<8>, gemm_rows16<true>, 16};
 constexpr detail::TypeKernel kQ8_0gguf{act_q8_bytes, prep_q8<128>, gemm_gguf_via_repack<false>, 16};
 constexpr detail::TypeKernel kQ4_0gguf{act_q8_bytes, prep_q8<8>, gemm_gguf_via_repack<true>, 16};
+constexpr detail::TypeKernel kQ8_0pairs{act_pair_bytes, prep_pairs<false>, gemm_pairs<false>, 4};
+constexpr detail::TypeKernel kQ4_0pairs{act_pair_bytes, prep_pairs<true>, gemm_pairs<true>, 4};
 constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_f32, 4};
 
 }  // namespace
@@ -217,10 +327,9 @@ const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout, int64
     if (t == GgmlType::Q4_0) return &kQ4_0x16;
     return nullptr;
   }
-  // Below 16 tokens repacking on the fly costs more than it saves; the AVX2
-  // row kernels take those.
-  if (n_tok >= 16 && t == GgmlType::Q8_0) return &kQ8_0gguf;
-  if (n_tok >= 16 && t == GgmlType::Q4_0) return &kQ4_0gguf;
+  // Below 16 tokens repacking on the fly costs more than it saves.
+  if (t == GgmlType::Q8_0) return n_tok >= 16 ? &kQ8_0gguf : &kQ8_0pairs;
+  if (t == GgmlType::Q4_0) return n_tok >= 16 ? &kQ4_0gguf : &kQ4_0pairs;
   if (t == GgmlType::F32) return &kF32;
   return avx512_kquant_kernel(t);
 }
