@@ -6,7 +6,7 @@
 //     from memory gives 16 rows x 4 products per instruction. A block of 32
 //     costs 8 vpdpbusd + 4 other ops per token for 16 rows, and a tile of up
 //     to 8 tokens reuses the 8 weight registers (prompt processing).
-//   F32, kGguf: 4 rows x up to 4 tokens of FMA per pass.
+//   F32 / F16 / BF16, kGguf: 4 rows x up to 4 tokens of FMA per pass (8 x 1 for decode).
 //
 // Activations for the integer kernels are quantized once per matmul to
 // int8 blocks of 32 with an f32 scale (round to nearest even) and an int32
@@ -262,17 +262,35 @@ void gemm_pairs(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
 
 // ---------------- F32 weights ----------------
 
+// Weight loaders: 16 consecutive weights as f32 (masked for the row tail).
+struct LdF32 {
+  using T = float;
+  static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct LdF16 {
+  using T = uint16_t;
+  static __m512 load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static __m512 load(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+};
+struct LdBF16 {
+  using T = uint16_t;
+  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 load(const uint16_t* p) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static __m512 load(const uint16_t* p, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+};
+
 // Y[t0..t0+T) x rows [r, r+R): R*T accumulators, each weight and x load
-// feeding T and R FMAs respectively.
-template <int R, int T>
-void f32_tile(const float* w, int64_t cols, const float* x, float* y, int64_t ldy) {
+// feeding T and R FMAs respectively. Accumulation in f32 (as ggml).
+template <class L, int R, int T>
+void float_tile(const typename L::T* w, int64_t cols, const float* x, float* y, int64_t ldy) {
   __m512 acc[R][T];
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < T; ++t) acc[i][t] = _mm512_setzero_ps();
   int64_t c = 0;
   for (; c + 16 <= cols; c += 16) {
     __m512 wv[R];
-    for (int i = 0; i < R; ++i) wv[i] = _mm512_loadu_ps(w + i * cols + c);
+    for (int i = 0; i < R; ++i) wv[i] = L::load(w + i * cols + c);
     for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_loadu_ps(x + t * cols + c);
       for (int i = 0; i < R; ++i) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
@@ -281,7 +299,7 @@ void f32_tile(const float* w, int64_t cols, const float* x, float* y, int64_t ld
   if (c < cols) {
     const __mmask16 m = __mmask16((1u << (cols - c)) - 1);
     __m512 wv[R];
-    for (int i = 0; i < R; ++i) wv[i] = _mm512_maskz_loadu_ps(m, w + i * cols + c);
+    for (int i = 0; i < R; ++i) wv[i] = L::load(w + i * cols + c, m);
     for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * cols + c);
       for (int i = 0; i < R; ++i) acc[i][t] = _mm512_fmadd_ps(wv[i], xv, acc[i][t]);
@@ -291,22 +309,23 @@ void f32_tile(const float* w, int64_t cols, const float* x, float* y, int64_t ld
     for (int i = 0; i < R; ++i) y[t * ldy + i] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
-template <int R>
-void f32_rows(const detail::GemmArgs& a, int64_t r) {
+template <class L, int R>
+void float_rows(const detail::GemmArgs& a, int64_t r) {
   const WeightView& W = *a.W;
-  const float* w = static_cast<const float*>(W.data) + r * W.cols;
+  const auto* w = static_cast<const typename L::T*>(W.data) + r * W.cols;
   int64_t t = 0;
-  for (; t + 4 <= a.n_tok; t += 4) f32_tile<R, 4>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
-  for (; t < a.n_tok; ++t) f32_tile<R, 1>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
+  for (; t + 4 <= a.n_tok; t += 4) float_tile<L, R, 4>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
+  for (; t < a.n_tok; ++t) float_tile<L, R, 1>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
 }
 
-void gemm_f32(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+template <class L>
+void gemm_float(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
   int64_t r = r0;
   // Decode streams weights once: 8 rows in flight keep more DRAM lines open.
   if (a.n_tok < 4)
-    for (; r + 8 <= r1; r += 8) f32_rows<8>(a, r);
-  for (; r + 4 <= r1; r += 4) f32_rows<4>(a, r);
-  for (; r < r1; ++r) f32_rows<1>(a, r);
+    for (; r + 8 <= r1; r += 8) float_rows<L, 8>(a, r);
+  for (; r + 4 <= r1; r += 4) float_rows<L, 4>(a, r);
+  for (; r < r1; ++r) float_rows<L, 1>(a, r);
 }
 
 int64_t no_act(int64_t) { return 0; }
@@ -317,7 +336,9 @@ constexpr detail::TypeKernel kQ8_0gguf{act_q8_bytes, prep_q8<128>, gemm_gguf_via
 constexpr detail::TypeKernel kQ4_0gguf{act_q8_bytes, prep_q8<8>, gemm_gguf_via_repack<true>, 16};
 constexpr detail::TypeKernel kQ8_0pairs{act_pair_bytes, prep_pairs<false>, gemm_pairs<false>, 4};
 constexpr detail::TypeKernel kQ4_0pairs{act_pair_bytes, prep_pairs<true>, gemm_pairs<true>, 4};
-constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_f32, 4};
+constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_float<LdF32>, 4};
+constexpr detail::TypeKernel kF16{no_act, nullptr, gemm_float<LdF16>, 4};
+constexpr detail::TypeKernel kBF16{no_act, nullptr, gemm_float<LdBF16>, 4};
 
 }  // namespace
 
@@ -331,6 +352,8 @@ const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout, int64
   if (t == GgmlType::Q8_0) return n_tok >= 16 ? &kQ8_0gguf : &kQ8_0pairs;
   if (t == GgmlType::Q4_0) return n_tok >= 16 ? &kQ4_0gguf : &kQ4_0pairs;
   if (t == GgmlType::F32) return &kF32;
+  if (t == GgmlType::F16) return &kF16;
+  if (t == GgmlType::BF16) return &kBF16;
   return avx512_kquant_kernel(t);
 }
 
