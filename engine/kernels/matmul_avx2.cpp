@@ -4,11 +4,10 @@
 //   F32 / F16 / BF16   f32 FMA, 4 weight rows per pass so each X load feeds 4 FMAs
 //   Q8_0 / Q4_0        X quantized to ActQ8 blocks (f32 scale, 32 x int8),
 //                      int8 dot via maddubs
-//   Q4_K / Q6_K        row dequantized to f32 (scalar codec), then f32 FMA
+//   Q4_K / Q6_K        int8 dot against Q8_K-style activations (matmul_kq_avx2.cpp)
 #include <immintrin.h>
 
 #include <cstring>
-#include <vector>
 
 #include "kernels/matmul_impl.h"
 #include "kernels/quant.h"
@@ -167,20 +166,6 @@ void gemm_q8(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
       a.Y[t * W.rows + r] = Dot(w + r * nb, reinterpret_cast<const ActQ8*>(a.act + t * a.act_stride), nb);
 }
 
-// ---- K-quants: dequantize the row, then f32 FMA over all tokens ----
-void gemm_dequant(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
-  const WeightView& W = *a.W;
-  const int64_t rb = row_bytes(W.type, W.cols);
-  thread_local std::vector<float> row;
-  row.resize(size_t(W.cols));
-  for (int64_t r = r0; r < r1; ++r) {
-    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * rb, row.data(), W.cols);
-    for (int64_t t = 0; t < a.n_tok; ++t)
-      dot_rows<LoadF32, 1>(reinterpret_cast<const uint8_t*>(row.data()), 0, a.X + t * W.cols, W.cols,
-                           &a.Y[t * W.rows + r]);
-  }
-}
-
 int64_t no_act(int64_t) { return 0; }
 
 constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_float<LoadF32>, 4};
@@ -188,7 +173,6 @@ constexpr detail::TypeKernel kF16{no_act, nullptr, gemm_float<LoadF16>, 4};
 constexpr detail::TypeKernel kBF16{no_act, nullptr, gemm_float<LoadBF16>, 4};
 constexpr detail::TypeKernel kQ8_0{act_q8_bytes, prep_q8, gemm_q8<BlockQ8_0, dot_q8_0>, 4};
 constexpr detail::TypeKernel kQ4_0{act_q8_bytes, prep_q8, gemm_q8<BlockQ4_0, dot_q4_0>, 4};
-constexpr detail::TypeKernel kDequant{no_act, nullptr, gemm_dequant, 4};
 
 }  // namespace
 
@@ -200,7 +184,7 @@ const detail::TypeKernel* detail::avx2_kernel(GgmlType t, Layout layout) {
     case GgmlType::BF16: return &kBF16;
     case GgmlType::Q8_0: return &kQ8_0;
     case GgmlType::Q4_0: return &kQ4_0;
-    case GgmlType::Q4_K: case GgmlType::Q6_K: return &kDequant;
+    case GgmlType::Q4_K: case GgmlType::Q6_K: return avx2_kquant_kernel(t);
     default: return nullptr;
   }
 }

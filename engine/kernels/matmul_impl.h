@@ -37,5 +37,6 @@ const TypeKernel* ref_kernel(GgmlType t);
 const TypeKernel* avx2_kernel(GgmlType t, Layout layout);
 const TypeKernel* avx512_kernel(GgmlType t, Layout layout, int64_t n_tok);
 const TypeKernel* avx512_kquant_kernel(GgmlType t);  // Q4_K / Q6_K, kGguf layout
+const TypeKernel* avx2_kquant_kernel(GgmlType t);    // Q4_K / Q6_K, kGguf layout
 
 }  // namespace tern::kernels::detail
