@@ -14,9 +14,9 @@
 namespace tern {
 
 namespace {
-// ~50 µs of spinning before sleeping: long enough to cover the gap between
-// two regions of one forward pass, short enough not to burn an idle core.
-constexpr int kSpinIterations = 20000;
+// A few µs of spinning before sleeping or yielding: covers the gap between
+// two regions of one forward pass without burning a core another process needs.
+constexpr int kSpinIterations = 4000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -34,8 +34,12 @@ void ThreadPool::worker_main(int index) {
   uint32_t seen = 0;
   for (;;) {
     uint32_t e = epoch_.load(std::memory_order_acquire);
-    for (int spin = 0; e == seen && spin < kSpinIterations; ++spin) {
-      TERN_PAUSE();
+    for (int spin = 0; e == seen && spin < 4 * kSpinIterations; ++spin) {
+      if (spin < kSpinIterations) {
+        TERN_PAUSE();
+      } else {
+        std::this_thread::yield();
+      }
       e = epoch_.load(std::memory_order_acquire);
     }
     if (e == seen) {
@@ -61,7 +65,15 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   epoch_.notify_all();
   fn(0, n_threads_);
   auto t0 = std::chrono::steady_clock::now();
-  while (pending_.load(std::memory_order_acquire) != 0) TERN_PAUSE();
+  // Spin briefly, then yield: on an oversubscribed machine (a server and its
+  // clients on 2 cores) a pure spin would keep a late worker off the CPU.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      TERN_PAUSE();
+    } else {
+      std::this_thread::yield();
+    }
+  }
   wait_ns_ += static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   job_ = nullptr;
