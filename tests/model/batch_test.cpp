@@ -3,6 +3,7 @@
 // cancellation frees blocks, errors for bad requests.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <thread>
 
@@ -26,6 +27,12 @@ std::unique_ptr<Engine> make_engine(EngineOptions o) {
   auto e = Engine::create(o);
   EXPECT_TRUE(e.ok()) << e.status().message();
   return e.ok() ? std::move(e).value() : nullptr;
+}
+
+// Stats are published after the step whose events ended the requests.
+void wait_idle(Engine& e) {
+  for (int k = 0; k < 2000 && (e.stats().running > 0 || e.stats().kv_blocks_used > 0); ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 GenerationRequest greedy(const std::string& prompt, int n) {
@@ -110,6 +117,7 @@ TEST(EngineTest, PreemptionDoesNotChangeResults) {
   const auto want = run_one_by_one(*roomy, kPrompts, 48);
   const auto got = run_all(*tight, kPrompts, 48);
   for (size_t i = 0; i < kPrompts.size(); ++i) EXPECT_EQ(want[i].tokens, got[i].tokens) << kPrompts[i];
+  wait_idle(*tight);
   EXPECT_GT(tight->stats().preemptions, 0);
   EXPECT_EQ(tight->stats().kv_blocks_used, 0);
 }
@@ -143,8 +151,7 @@ TEST(EngineTest, CancelFreesBlocksAndEndsTheStream) {
   engine->cancel(id);
   col.wait_all();
   EXPECT_EQ(col.get(i).last.finish_reason, FinishReason::kCancelled);
-  // Stats are published after the step that processed the cancel.
-  for (int k = 0; k < 1000 && engine->stats().running > 0; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  wait_idle(*engine);
   EXPECT_EQ(engine->stats().running, 0);
   EXPECT_EQ(engine->stats().kv_usage, 0.0);
 }
