@@ -5,18 +5,25 @@ PROMPT ?= Once upon a time
 JOBS ?= $(shell nproc)
 export TERN_ASSETS
 
-.PHONY: deps build run test asan fuzz clean
+.PHONY: deps build run generate test asan fuzz ci clean
 
 deps:
 	./scripts/install-deps.sh
+	./tests/server/e2e/setup.sh >/dev/null
 
 build: deps
 	cmake --preset release >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
-# Main job: generate from the default model (the server target replaces this
-# once `tern serve` exists).
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+# Main job: the OpenAI-compatible server on the default model.
 run: build
+	./build/release/tern serve -m "$(MODEL)" --host $(HOST) --port $(PORT)
+
+# One-shot generation from the command line.
+generate: build
 	./build/release/tern run -m "$(MODEL)" -p "$(PROMPT)" -n 64
 
 test: build
@@ -29,8 +36,13 @@ asan: deps
 
 fuzz: deps
 	cmake --preset fuzz >/dev/null
-	cmake --build --preset fuzz -j $(JOBS)
-	./build/fuzz/gguf_fuzz -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 tests/fuzz/corpus/gguf
+	cmake --build --preset fuzz -j $(JOBS) --target gguf_fuzz
+	mkdir -p build/fuzz/corpus
+	./build/fuzz/gguf_fuzz -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -malloc_limit_mb=512 build/fuzz/corpus
+
+# What CI runs: the test suite, the suite under ASan/UBSan, a bounded fuzz run.
+ci: test asan
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-60}
 
 clean:
 	rm -rf build
