@@ -290,6 +290,8 @@ void float_tile(const typename L::T* w, int64_t cols, const float* x, float* y, 
   int64_t c = 0;
   for (; c + 16 <= cols; c += 16) {
     __m512 wv[R];
+    if constexpr (T == 1)  // decode streams: ~+8% GB/s measured on the model-shaped bench
+      for (int i = 0; i < R; ++i) _mm_prefetch(reinterpret_cast<const char*>(w + i * cols + c) + 1024, _MM_HINT_T0);
     for (int i = 0; i < R; ++i) wv[i] = L::load(w + i * cols + c);
     for (int t = 0; t < T; ++t) {
       const __m512 xv = _mm512_loadu_ps(x + t * cols + c);
