@@ -48,6 +48,7 @@ struct Expr {
   std::vector<ExprPtr> args;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false;
+  int depth = 1;  // height of this subtree where the parser grows it in a loop (a.b.c, x|f|g, 1+1+1)
 };
 
 struct Node;

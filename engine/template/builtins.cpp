@@ -411,7 +411,7 @@ void install_globals(Frame& frame, std::optional<int64_t> now_unix) {
               if (step == 0) fail("range() step must not be zero");
               Array out;
               for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-                in.check_size(out.size() + 1);
+                in.check_items(out.size() + 1, 1, sizeof(Value));
                 out.emplace_back(i);
               }
               return Value(std::move(out));

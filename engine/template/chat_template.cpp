@@ -33,6 +33,7 @@ Result<std::string> ChatTemplate::render(const nlohmann::ordered_json& context, 
   limits.max_output_bytes = options.max_output_bytes;
   limits.max_call_depth = options.max_call_depth;
   limits.max_steps = options.max_steps;
+  limits.max_stack_bytes = options.max_stack_bytes;
   try {
     auto builtins = std::make_shared<tpl::Frame>(nullptr);
     tpl::install_globals(*builtins, options.now_unix);

@@ -47,6 +47,7 @@ struct RenderOptions {
   size_t max_output_bytes = 8u << 20;  // also bounds any string or list the template builds
   int max_call_depth = 32;             // nested macro calls
   uint64_t max_steps = 5'000'000;      // evaluation budget against runaway loops
+  size_t max_stack_bytes = 1u << 20;   // native stack one render may use
 };
 
 class ChatTemplate {

@@ -25,12 +25,21 @@ void Interpreter::check_size(size_t bytes) const {
   if (bytes > limits_.max_output_bytes) fail_limit("template built a value larger than the output limit");
 }
 
+void Interpreter::check_items(uint64_t count, uint64_t times, uint64_t item_bytes) const {
+  uint64_t total = 0;
+  if (__builtin_mul_overflow(count, times, &total) || __builtin_mul_overflow(total, item_bytes, &total) ||
+      total > limits_.max_output_bytes)
+    fail_limit("template built a value larger than the output limit");
+}
+
 void Interpreter::emit(std::string& out, std::string_view text) {
   check_size(out.size() + text.size());
   out.append(text);
 }
 
 Result<std::string> Interpreter::render(const Body& body, std::shared_ptr<Frame> globals) {
+  char base_marker = 0;
+  stack_base_ = reinterpret_cast<uintptr_t>(&base_marker);
   steps_ = 0;
   call_depth_ = 0;
   jump_ = Jump::kNone;
@@ -144,26 +153,34 @@ void Interpreter::exec_for(const Node& n, const std::shared_ptr<Frame>& frame, s
   }
   if (items.empty()) return exec(n.else_body, frame, out);
   const int64_t len = static_cast<int64_t>(items.size());
+  // One `loop` object per loop, updated in place each iteration (like
+  // Jinja's LoopContext, which also advances under a saved reference).
+  auto index = std::make_shared<int64_t>(0);
+  Object init;
+  for (const char* key : {"index", "index0", "revindex", "revindex0", "first", "last", "previtem", "nextitem"})
+    init.set(key, Value());
+  init.set("length", Value(len));
+  init.set("depth", Value(1));
+  init.set("depth0", Value(0));
+  init.set("cycle", Value::callable("loop.cycle", [index](Interpreter&, CallArgs& a) -> Value {
+             if (a.positional.empty()) fail("loop.cycle() needs at least one argument");
+             return a.positional[static_cast<size_t>(*index) % a.positional.size()];
+           }));
+  Value loop_value = Value::make_namespace(std::move(init));
+  Object& loop = loop_value.as_namespace();
+  inner->set("loop", loop_value);
   for (int64_t i = 0; i < len; ++i) {
     step();
+    *index = i;
     bind_targets(*inner, n.targets, items[i]);
-    Object loop;
     loop.set("index", Value(i + 1));
     loop.set("index0", Value(i));
     loop.set("revindex", Value(len - i));
     loop.set("revindex0", Value(len - i - 1));
     loop.set("first", Value(i == 0));
     loop.set("last", Value(i == len - 1));
-    loop.set("length", Value(len));
-    loop.set("depth", Value(1));
-    loop.set("depth0", Value(0));
     loop.set("previtem", i > 0 ? items[i - 1] : Value::undefined("loop.previtem"));
     loop.set("nextitem", i + 1 < len ? items[i + 1] : Value::undefined("loop.nextitem"));
-    loop.set("cycle", Value::callable("loop.cycle", [i](Interpreter&, CallArgs& a) -> Value {
-               if (a.positional.empty()) fail("loop.cycle() needs at least one argument");
-               return a.positional[static_cast<size_t>(i) % a.positional.size()];
-             }));
-    inner->set("loop", Value(std::move(loop)));
     exec(n.body, inner, out);
     if (jump_ == Jump::kBreak) {
       jump_ = Jump::kNone;
@@ -257,6 +274,12 @@ Value Interpreter::apply_filter_chain(const Expr& filter, Value input, const std
 Value Interpreter::eval(const Expr& e, const std::shared_ptr<Frame>& frame) {
   try {
     step();
+    // The stack grows down on every platform tern targets; deep macro
+    // recursion through deep expressions must fail before it overflows.
+    char marker = 0;
+    uintptr_t here = reinterpret_cast<uintptr_t>(&marker);
+    if (here < stack_base_ && stack_base_ - here > limits_.max_stack_bytes)
+      fail_limit("template nested too deeply for the native stack");
     return eval_inner(e, frame);
   } catch (RenderError& err) {
     if (!err.located) {

@@ -36,6 +36,7 @@ struct RenderLimits {
   size_t max_output_bytes = 8u << 20;  // also the largest string or list a template may build
   int max_call_depth = 32;             // nested macro calls (and caller() re-entries)
   uint64_t max_steps = 5'000'000;      // expressions evaluated + statements run + loop iterations
+  size_t max_stack_bytes = 1u << 20;   // native stack the evaluator may use below render()'s frame
 };
 
 class Frame {
@@ -63,6 +64,9 @@ class Interpreter {
   void step();
   // Fails when a value of `bytes` would exceed the size limit.
   void check_size(size_t bytes) const;
+  // Fails when `count` x `times` items of `item_bytes` each would exceed it
+  // (overflow-safe; lists are charged their in-memory size).
+  void check_items(uint64_t count, uint64_t times, uint64_t item_bytes) const;
 
  private:
   enum class Jump { kNone, kBreak, kContinue };
@@ -82,6 +86,7 @@ class Interpreter {
   Value eval_compare(const Expr& e, const std::shared_ptr<Frame>& frame);
 
   RenderLimits limits_;
+  uintptr_t stack_base_ = 0;
   uint64_t steps_ = 0;
   int call_depth_ = 0;
   Jump jump_ = Jump::kNone;

@@ -69,14 +69,14 @@ Value repeat(const Value& seq, int64_t n, const Interpreter& in) {
   if (n <= 0) return seq.is_string() ? Value(std::string()) : Value(Array{});
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
-    in.check_size(s.size() * static_cast<size_t>(n));
+    in.check_items(s.size(), static_cast<uint64_t>(n), 1);
     std::string out;
     out.reserve(s.size() * static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) out += s;
     return Value(std::move(out));
   }
   const Array& a = seq.as_array();
-  in.check_size(a.size() * static_cast<size_t>(n));
+  in.check_items(a.size(), static_cast<uint64_t>(n), sizeof(Value));
   Array out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), a.begin(), a.end());
   return Value(std::move(out));
@@ -149,7 +149,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b, const Int
       return a.is_safe() ? std::move(out).mark_safe() : out;
     }
     if (a.is_array() && b.is_array()) {
-      in.check_size(a.as_array().size() + b.as_array().size());
+      in.check_items(a.as_array().size() + b.as_array().size(), 1, sizeof(Value));
       Array out = a.as_array();
       out.insert(out.end(), b.as_array().begin(), b.as_array().end());
       return Value(std::move(out));

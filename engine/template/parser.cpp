@@ -1,5 +1,6 @@
 #include "template/parser.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <initializer_list>
@@ -327,7 +328,7 @@ class Parser {
       c->args.push_back(parse_or());
       c->args.push_back(std::move(e));
       c->args.push_back(skip_name("else") ? parse_expr() : nullptr);
-      e = std::move(c);
+      e = deepen(std::move(c));
     }
     return e;
   }
@@ -337,6 +338,22 @@ class Parser {
     e->name = std::move(name);
     e->args.push_back(std::move(l));
     e->args.push_back(std::move(r));
+    return deepen(std::move(e));
+  }
+
+  // Loops (`a.b.c`, `x|f|g`, `1+1+1`) grow the tree without recursing in
+  // the parser; bound the height here so evaluating and freeing the tree
+  // cannot exhaust the stack.
+  ExprPtr deepen(ExprPtr e) {
+    int d = 0;
+    for (const auto& a : e->args)
+      if (a) d = std::max(d, a->depth);
+    for (const auto& [_, a] : e->kwargs) d = std::max(d, a->depth);
+    e->depth = d + 1;
+    if (e->depth > kMaxParseDepth) {
+      Token at{TokenKind::kOp, "", e->line, e->col};
+      fail(at, "expression nested too deeply");
+    }
     return e;
   }
 
@@ -546,16 +563,16 @@ class Parser {
           idx->literal = Value(static_cast<int64_t>(std::atoll(next().text.c_str())));
           g->args.push_back(std::move(e));
           g->args.push_back(std::move(idx));
-          e = std::move(g);
+          e = deepen(std::move(g));
           continue;
         } else {
           fail(cur(), "expected an attribute name");
         }
         g->args.push_back(std::move(e));
-        e = std::move(g);
+        e = deepen(std::move(g));
       } else if (is_op("[")) {
         next();
-        e = parse_subscript(std::move(e), t);
+        e = deepen(parse_subscript(std::move(e), t));
       } else if (is_op("(")) {
         e = parse_call(std::move(e));
       } else {
@@ -606,7 +623,7 @@ class Parser {
     auto e = make(ExprKind::kCall, cur());
     e->args.push_back(std::move(callee));
     parse_call_args(*e);
-    return e;
+    return deepen(std::move(e));
   }
 
   ExprPtr parse_filter_expr(ExprPtr e) {
@@ -635,7 +652,7 @@ class Parser {
       while (skip_op(".")) f->name += "." + expect_name();
       f->args.push_back(std::move(e));
       if (is_op("(")) parse_call_args(*f);
-      e = std::move(f);
+      e = deepen(std::move(f));
     }
     return e;
   }
@@ -656,7 +673,7 @@ class Parser {
       // `x is divisibleby 3`, `x is equalto 'user'`: one argument without parentheses.
       test->args.push_back(parse_postfix(parse_primary()));
     }
-    return test;
+    return deepen(std::move(test));
   }
 
   std::vector<Token> toks_;

@@ -1230,7 +1230,10 @@ TEST(Limits, DeepMacroRecursionIsAnError) {
 }
 
 TEST(Limits, HugeLoopsExhaustTheBudget) {
-  auto r = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+  tern::RenderOptions options;
+  options.max_steps = 200000;  // the default budget works the same, only slower in a debug build
+  auto r = render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                  ordered_json::object(), options);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), tern::StatusCode::kResourceExhausted);
 }
@@ -1250,14 +1253,31 @@ TEST(Limits, OutputAndValueSizeAreBounded) {
 }
 
 TEST(Limits, DeepNestingIsAParseError) {
-  std::string parens = "{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}";
+  std::string parens = "{{ " + std::string(20000, '(') + "1" + std::string(20000, ')') + " }}";
   EXPECT_FALSE(tern::ChatTemplate::parse(parens).ok());
   std::string ifs;
   for (int i = 0; i < 10000; ++i) ifs += "{% if true %}";
   EXPECT_FALSE(tern::ChatTemplate::parse(ifs).ok());
   std::string nots = "{{ ";
-  for (int i = 0; i < 100000; ++i) nots += "not ";
+  for (int i = 0; i < 20000; ++i) nots += "not ";
   EXPECT_FALSE(tern::ChatTemplate::parse(nots + "1 }}").ok());
+  std::string chain = "{{ a";
+  for (int i = 0; i < 20000; ++i) chain += ".b[0]|trim";
+  EXPECT_FALSE(tern::ChatTemplate::parse(chain + " }}").ok());
+  std::string sum = "{{ 1";
+  for (int i = 0; i < 20000; ++i) sum += " + 1";
+  EXPECT_FALSE(tern::ChatTemplate::parse(sum + " }}").ok());
+}
+
+TEST(Limits, RecursionThroughDeepExpressionsStopsBeforeTheStackDoes) {
+  std::string deep = "n";
+  for (int i = 0; i < 50; ++i) deep = "(" + deep + " + 0)";
+  std::string src = "{% macro f(n) %}{{ f(" + deep + " + 1) }}{% endmacro %}{{ f(0) }}";
+  tern::RenderOptions options;
+  options.max_call_depth = 1000000;  // leave it to the stack guard
+  auto r = render(src, ordered_json::object(), options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), tern::StatusCode::kResourceExhausted) << r.status().message();
 }
 
 TEST(Limits, DeeplyNestedInputIsRenderedOrRejected) {
