@@ -1,0 +1,102 @@
+// Scalar transformer ops against their defining formulas, computed here in
+// double precision. Tolerances: a few float ulps of the result magnitude.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/ops.h"
+
+namespace tern::kernels {
+namespace {
+
+std::vector<float> random_vec(int n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(OpsTest, RmsNormMatchesDefinition) {
+  const int n = 77;
+  auto x = random_vec(n, 1), w = random_vec(n, 2);
+  std::vector<float> y(n);
+  rmsnorm(x.data(), w.data(), y.data(), n, 1e-5f);
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  const double s = 1.0 / std::sqrt(ss / n + 1e-5);
+  for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], x[i] * s * w[i], 1e-5 * (1 + std::abs(x[i] * s * w[i])));
+  rmsnorm(x.data(), w.data(), x.data(), n, 1e-5f);  // in place
+  for (int i = 0; i < n; ++i) EXPECT_FLOAT_EQ(x[i], y[i]);
+}
+
+// theta_i = pos * base^(-2i/n_rot) * freq_scale / factor_i
+double theta(int64_t pos, int i, const RopeParams& p) {
+  const double ff = p.freq_factors ? p.freq_factors[i] : 1.0;
+  return pos * std::pow(double(p.freq_base), -2.0 * i / p.n_rot) * p.freq_scale / ff;
+}
+
+TEST(OpsTest, RopeNormalRotatesAdjacentPairs) {
+  const int hd = 16;
+  RopeParams p{hd, 10000.0f, 1.0f, false, nullptr};
+  auto x = random_vec(hd, 3);
+  auto y = x;
+  rope(y.data(), 7, p);
+  for (int i = 0; i < hd / 2; ++i) {
+    const double t = theta(7, i, p);
+    EXPECT_NEAR(y[2 * i], x[2 * i] * std::cos(t) - x[2 * i + 1] * std::sin(t), 1e-5);
+    EXPECT_NEAR(y[2 * i + 1], x[2 * i] * std::sin(t) + x[2 * i + 1] * std::cos(t), 1e-5);
+  }
+}
+
+TEST(OpsTest, RopeNeoxRotatesHalvesAndPartialDims) {
+  const int hd = 16, n_rot = 8;
+  const float factors[4] = {1.0f, 2.0f, 4.0f, 8.0f};
+  RopeParams p{n_rot, 500000.0f, 0.25f, true, factors};
+  auto x = random_vec(hd, 4);
+  auto y = x;
+  rope(y.data(), 123, p);
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const double t = theta(123, i, p);
+    EXPECT_NEAR(y[i], x[i] * std::cos(t) - x[i + n_rot / 2] * std::sin(t), 2e-5);
+    EXPECT_NEAR(y[i + n_rot / 2], x[i] * std::sin(t) + x[i + n_rot / 2] * std::cos(t), 2e-5);
+  }
+  for (int i = n_rot; i < hd; ++i) EXPECT_EQ(y[i], x[i]);  // dims past n_rot untouched
+}
+
+TEST(OpsTest, RopeAtPositionZeroIsIdentity) {
+  RopeParams p{8, 10000.0f, 1.0f, false, nullptr};
+  auto x = random_vec(8, 5);
+  auto y = x;
+  rope(y.data(), 0, p);
+  EXPECT_EQ(x, y);
+}
+
+TEST(OpsTest, SoftmaxIsStableAndNormalised) {
+  std::vector<float> x = {1000.0f, 1001.0f, 999.0f, -INFINITY};
+  softmax(x.data(), 4);
+  const double e0 = std::exp(-1.0), e2 = std::exp(-2.0), z = e0 + 1 + e2;
+  EXPECT_NEAR(x[0], e0 / z, 1e-6);
+  EXPECT_NEAR(x[1], 1 / z, 1e-6);
+  EXPECT_NEAR(x[2], e2 / z, 1e-6);
+  EXPECT_EQ(x[3], 0.0f);
+}
+
+TEST(OpsTest, SwigluAddAxpyDot) {
+  auto g = random_vec(33, 6), u = random_vec(33, 7);
+  std::vector<float> y(33);
+  swiglu(g.data(), u.data(), y.data(), 33);
+  for (int i = 0; i < 33; ++i) EXPECT_NEAR(y[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-6);
+  double dot = 0;
+  for (int i = 0; i < 33; ++i) dot += double(g[i]) * u[i];
+  EXPECT_NEAR(dot_f32(g.data(), u.data(), 33), dot, 1e-5);
+  auto a = g;
+  axpy(a.data(), 0.5f, u.data(), 33);
+  add(g.data(), u.data(), 33);
+  for (int i = 0; i < 33; ++i) EXPECT_NEAR(a[i], g[i] - 0.5f * u[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace tern::kernels
