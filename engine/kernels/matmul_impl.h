@@ -39,4 +39,8 @@ const TypeKernel* avx512_kernel(GgmlType t, Layout layout, int64_t n_tok);
 const TypeKernel* avx512_kquant_kernel(GgmlType t);  // Q4_K / Q6_K, kGguf layout
 const TypeKernel* avx2_kquant_kernel(GgmlType t);    // Q4_K / Q6_K, kGguf layout
 
+// F16C row conversions (convert_avx2.cpp); quant_ref.cpp dispatches to them.
+void fp16_to_f32_row_f16c(const uint16_t* x, float* y, int64_t n);
+void f32_to_fp16_row_f16c(const float* x, uint16_t* y, int64_t n);
+
 }  // namespace tern::kernels::detail

@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "kernels/quant.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_impl.h"
 
 namespace tern::kernels {
 namespace {
@@ -392,11 +394,7 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
   assert(n % type_traits(t).block_elems == 0);
   switch (t) {
     case GgmlType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
-    case GgmlType::F16: {
-      auto* d = static_cast<uint16_t*>(dst);
-      for (int64_t i = 0; i < n; ++i) d[i] = f32_to_fp16(src[i]);
-      return;
-    }
+    case GgmlType::F16: f32_to_fp16_row(src, static_cast<uint16_t*>(dst), n); return;
     case GgmlType::BF16: {
       auto* d = static_cast<uint16_t*>(dst);
       for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
@@ -411,10 +409,12 @@ void quantize_row(GgmlType t, const float* src, void* dst, int64_t n) {
 }
 
 void fp16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
+  if (active_isa() >= Isa::kAvx2) return detail::fp16_to_f32_row_f16c(x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = fp16_to_f32(x[i]);
 }
 
 void f32_to_fp16_row(const float* x, uint16_t* y, int64_t n) {
+  if (active_isa() >= Isa::kAvx2) return detail::f32_to_fp16_row_f16c(x, y, n);
   for (int64_t i = 0; i < n; ++i) y[i] = f32_to_fp16(x[i]);
 }
 

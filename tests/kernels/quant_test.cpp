@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/matmul.h"
 #include "kernels/quant.h"
 
 namespace tern::kernels {
@@ -141,6 +142,33 @@ TEST(Fp16, MatchesF16C) {
     if (std::isnan(f)) continue;
     ASSERT_EQ(f32_to_fp16(f), hw_f32_to_fp16(f)) << std::hex << u;
   }
+}
+
+// The bulk converters (F16C where available) agree with the scalar ones,
+// specials and subnormals included, on every ISA path.
+TEST(Fp16, RowConvertersMatchScalar) {
+  std::mt19937 rng(3);
+  std::vector<float> x(1003);
+  for (auto& v : x) {
+    uint32_t u = rng();
+    if (u % 4 == 0) u = (u & 0x807fffff) | (uint32_t(100 + u % 40) << 23);  // near fp16 range edges
+    std::memcpy(&v, &u, 4);
+    if (std::isnan(v)) v = 1.5f;
+  }
+  std::vector<uint16_t> h(x.size());
+  std::vector<float> y(x.size());
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa > detected_isa()) continue;
+    set_isa(isa);
+    f32_to_fp16_row(x.data(), h.data(), int64_t(x.size()));
+    fp16_to_f32_row(h.data(), y.data(), int64_t(h.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(h[i], f32_to_fp16(x[i])) << isa_name(isa) << " " << i;
+      const float want = fp16_to_f32(h[i]);
+      ASSERT_EQ(std::memcmp(&y[i], &want, 4), 0) << isa_name(isa) << " " << i;  // bitwise (signed zeros)
+    }
+  }
+  set_isa(detected_isa());
 }
 
 TEST(Bf16, RoundsToNearestEven) {
