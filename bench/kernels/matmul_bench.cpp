@@ -34,7 +34,7 @@ struct Mat {
 };
 
 Mat make(GgmlType t, int64_t rows, int64_t cols, std::mt19937& rng) {
-  Mat m{std::vector<uint8_t>(size_t(row_bytes(t, cols) * rows) + 64), rows, cols};
+  Mat m{std::vector<uint8_t>(size_t(row_bytes(t, cols) * rows) + 64), rows, cols, {}};
   std::normal_distribution<float> g(0, 0.05f);
   std::vector<float> row(static_cast<size_t>(cols));
   for (int64_t r = 0; r < rows; ++r) {
