@@ -85,8 +85,9 @@ bool matmul_supported(GgmlType t);
 //     W = repack(W, buf);         // W now views buf; the GGUF bytes are no longer read
 //   }
 // The repacked matrix is ~the same size as the original (rows padded to 16).
-// can_repack() answers for the best ISA of this CPU; a repacked matrix still
-// works on every ISA (slowly, through the reference path, when forced lower).
+// can_repack() answers for the active ISA (call it after any set_isa); a
+// repacked matrix still works on every ISA, slowly (reference path), if the
+// ISA is lowered afterwards.
 bool can_repack(GgmlType t);
 int64_t repacked_bytes(GgmlType t, int64_t rows, int64_t cols);
 WeightView repack(const WeightView& src, void* dst);

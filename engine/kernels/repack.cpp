@@ -24,7 +24,9 @@ int64_t tile_bytes(GgmlType t) { return 32 + 64 * chunks(t); }
 
 }  // namespace
 
-bool can_repack(GgmlType t) { return chunks(t) > 0 && detected_isa() >= Isa::kAvx512; }
+// Asks the active ISA (TERN_ISA may cap it): on lower ISAs a repacked matrix
+// only runs through the slow reference path.
+bool can_repack(GgmlType t) { return chunks(t) > 0 && active_isa() >= Isa::kAvx512; }
 
 int64_t repacked_bytes(GgmlType t, int64_t rows, int64_t cols) {
   assert(chunks(t) > 0);
