@@ -7,6 +7,7 @@
 //   Q4_K / Q6_K        int8 dot against Q8_K-style activations (matmul_kq_avx2.cpp)
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/matmul_impl.h"
