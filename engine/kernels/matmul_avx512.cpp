@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <new>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -55,6 +56,18 @@ void prep_q8(const float* x, int64_t cols, uint8_t* dst) {
 }
 
 // ---------------- Q8_0 / Q4_0 on kRows16 ----------------
+
+// std::vector storage aligned to 64 bytes (tiles are read with aligned loads).
+template <class T>
+struct AlignedAlloc {
+  using value_type = T;
+  AlignedAlloc() = default;
+  template <class U>
+  AlignedAlloc(const AlignedAlloc<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const AlignedAlloc&) const { return true; }
+};
 
 struct ActRow {
   const int32_t* q;  // int8 x 4 per element
@@ -155,6 +168,117 @@ void gemm_gguf_via_repack(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
     const WeightView sub{W.type, static_cast<const uint8_t*>(W.data) + r * rb, n, W.cols};
     const WeightView P = repack(sub, buf.data());
     rows16_range<kQ4>(a, P, 0, (n + 15) / 16, a.Y + r, W.rows, kRows / 16);
+  }
+}
+
+// ---------------- Q4_K prompt path: 16-row tiles built on the fly ----------------
+//
+// For n_tok >= 16 a group of 16 Q4_K rows is rearranged (per thread, ~1% of
+// the multiply's work) into tiles per pair of 32-element sub-blocks:
+//   f32 scale[2][16]   d * sc[j] of the 16 rows, even / odd sub-block
+//   f32 min[2][16]     dmin * m[j]
+//   chunk[8][64]       qs bytes 4k..4k+3 of each row (low nibbles: even
+//                      sub-block elements 4k..4k+3, high: odd sub-block)
+// and multiplied like Q4_0's kRows16 against int8 blocks of 32 whose
+// correction term is -sum(q) (prep_q8<1>): x = scale*q - min gives
+// dot = scale*da*(q.a) + min*da*(-sum a).
+
+constexpr int64_t kQ4KTile = 4 * 64 + 8 * 64;  // per 16 rows x 64 elements
+
+void build_q4k_group(const uint8_t* rows, int64_t rb, int64_t n_rows, int64_t nsb, uint8_t* out) {
+  std::memset(out, 0, size_t(nsb * 4 * kQ4KTile));
+  for (int64_t l = 0; l < n_rows; ++l) {
+    const auto* blk = reinterpret_cast<const BlockQ4_K*>(rows + l * rb);
+    for (int64_t b = 0; b < nsb; ++b) {
+      const float d = _cvtsh_ss(blk[b].d), dmin = _cvtsh_ss(blk[b].dmin);
+      for (int jp = 0; jp < 4; ++jp) {
+        uint8_t* tile = out + (4 * b + jp) * kQ4KTile;
+        auto* f = reinterpret_cast<float*>(tile);
+        for (int h = 0; h < 2; ++h) {
+          uint8_t sc, m;
+          q4k_scale_min(2 * jp + h, blk[b].scales, &sc, &m);
+          f[16 * h + l] = d * sc;
+          f[32 + 16 * h + l] = dmin * m;
+        }
+        for (int k = 0; k < 8; ++k) std::memcpy(tile + 256 + 64 * k + 4 * l, blk[b].qs + 32 * jp + 4 * k, 4);
+      }
+    }
+  }
+}
+
+template <int T>
+void q4k_group_dot(const uint8_t* tile, int64_t npairs, const ActRow* act, __m512* acc) {
+  const __m512i nib = _mm512_set1_epi8(0x0F);
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < npairs; ++p, tile += kQ4KTile) {
+    for (int h = 0; h < 2; ++h) {
+      const int64_t sb = 2 * p + h;  // sub-block = activation block of 32
+      const auto* f = reinterpret_cast<const float*>(tile);
+      const __m512 dw = _mm512_load_ps(f + 16 * h), mn = _mm512_load_ps(f + 32 + 16 * h);
+      __m512i w[8];
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_load_si512(tile + 256 + 64 * k);
+        w[k] = _mm512_and_si512(h == 0 ? v : _mm512_srli_epi16(v, 4), nib);
+      }
+      for (int t = 0; t < T; ++t) {
+        const int32_t* q = act[t].q + 8 * sb;
+        __m512i s = _mm512_setzero_si512();
+        for (int k = 0; k < 8; ++k) s = _mm512_dpbusd_epi32(s, w[k], _mm512_set1_epi32(q[k]));
+        const float da = act[t].d[sb];
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(da)), acc[t]);
+        acc[t] = _mm512_fmadd_ps(mn, _mm512_set1_ps(da * float(act[t].corr[sb])), acc[t]);
+      }
+    }
+  }
+}
+
+template <int T>
+void q4k_tile(const detail::GemmArgs& a, const uint8_t* group, int64_t t0, float* y, int64_t valid) {
+  const WeightView& W = *a.W;
+  const int64_t nb = W.cols / 32;
+  ActRow act[T];
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* p = a.act + (t0 + t) * a.act_stride;
+    act[t] = {reinterpret_cast<const int32_t*>(p), reinterpret_cast<const float*>(p + W.cols),
+              reinterpret_cast<const int32_t*>(p + W.cols + 4 * nb)};
+  }
+  __m512 acc[T];
+  q4k_group_dot<T>(group, nb / 2, act, acc);
+  const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * W.rows, m, acc[t]);
+}
+
+void gemm_q4k_tiles(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const WeightView& W = *a.W;
+  const int64_t nsb = W.cols / 256, rb = row_bytes(W.type, W.cols);
+  const int64_t group_bytes = nsb * 4 * kQ4KTile;
+  constexpr int64_t kGroups = 4;  // 64 rows per chunk: ~100-260 KiB of tiles, L2-resident
+  thread_local std::vector<uint8_t, AlignedAlloc<uint8_t>> buf;
+  buf.resize(size_t(kGroups * group_bytes));
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  for (int64_t c0 = r0; c0 < r1; c0 += 16 * kGroups) {
+    const int64_t ng = std::min(kGroups, (r1 - c0 + 15) / 16);
+    for (int64_t g = 0; g < ng; ++g)
+      build_q4k_group(base + (c0 + 16 * g) * rb, rb, std::min<int64_t>(16, r1 - c0 - 16 * g), nsb,
+                      buf.data() + g * group_bytes);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += 8) {
+      const int64_t T = std::min<int64_t>(8, a.n_tok - t0);
+      for (int64_t g = 0; g < ng; ++g) {
+        const uint8_t* grp = buf.data() + g * group_bytes;
+        float* y = a.Y + c0 + 16 * g;
+        const int64_t valid = std::min<int64_t>(16, r1 - c0 - 16 * g);
+        switch (T) {
+          case 1: q4k_tile<1>(a, grp, t0, y, valid); break;
+          case 2: q4k_tile<2>(a, grp, t0, y, valid); break;
+          case 3: q4k_tile<3>(a, grp, t0, y, valid); break;
+          case 4: q4k_tile<4>(a, grp, t0, y, valid); break;
+          case 5: q4k_tile<5>(a, grp, t0, y, valid); break;
+          case 6: q4k_tile<6>(a, grp, t0, y, valid); break;
+          case 7: q4k_tile<7>(a, grp, t0, y, valid); break;
+          default: q4k_tile<8>(a, grp, t0, y, valid); break;
+        }
+      }
+    }
   }
 }
 
@@ -342,6 +466,7 @@ constexpr detail::TypeKernel kQ8_0gguf{act_q8_bytes, prep_q8<128>, gemm_gguf_via
 constexpr detail::TypeKernel kQ4_0gguf{act_q8_bytes, prep_q8<8>, gemm_gguf_via_repack<true>, 16};
 constexpr detail::TypeKernel kQ8_0pairs{act_pair_bytes, prep_pairs<false>, gemm_pairs<false>, 4};
 constexpr detail::TypeKernel kQ4_0pairs{act_pair_bytes, prep_pairs<true>, gemm_pairs<true>, 4};
+constexpr detail::TypeKernel kQ4_Ktiles{act_q8_bytes, prep_q8<1>, gemm_q4k_tiles, 16};
 constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_float<LdF32>, 4};
 constexpr detail::TypeKernel kF16{no_act, nullptr, gemm_float<LdF16>, 4};
 constexpr detail::TypeKernel kBF16{no_act, nullptr, gemm_float<LdBF16>, 4};
@@ -356,6 +481,7 @@ const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout, int64
   }
   // Below 16 tokens repacking on the fly costs more than it saves.
   if (t == GgmlType::Q8_0) return n_tok >= 16 ? &kQ8_0gguf : &kQ8_0pairs;
+  if (t == GgmlType::Q4_K && n_tok >= 16) return &kQ4_Ktiles;
   if (t == GgmlType::Q4_0) return n_tok >= 16 ? &kQ4_0gguf : &kQ4_0pairs;
   if (t == GgmlType::F32) return &kF32;
   if (t == GgmlType::F16) return &kF16;
