@@ -16,6 +16,7 @@ int info_main(int argc, char** argv);
 int serve_main(int argc, char** argv);
 int run_main(int argc, char** argv);
 int tokenize_main(int argc, char** argv);
+int bench_main(int argc, char** argv);
 int synth_main(int argc, char** argv);
 int quantize_main(int argc, char** argv);
 int bench_engine_main(int argc, char** argv);
@@ -25,6 +26,7 @@ inline const std::vector<Command>& commands() {
       {"run", "generate a continuation of a prompt", run_main},
       {"tokenize", "print the token ids of a text", tokenize_main},
       {"serve", "OpenAI-compatible HTTP server (chat, completions, embeddings, /metrics)", serve_main},
+      {"bench", "load generator and benchmark report for any OpenAI-compatible server", bench_main},
       {"info", "show a GGUF model's architecture, hyper-parameters, tensors and tokenizer", info_main},
       {"synth", "write a GGUF model with random weights at real shapes (benchmarks)", synth_main},
       {"quantize", "convert a GGUF model's weights to Q8_0, Q4_0, Q4_K_M, ...", quantize_main},
