@@ -282,6 +282,147 @@ void gemm_q4k_tiles(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
   }
 }
 
+// ---------------- Q6_K prompt path: 16-row tiles built on the fly ----------------
+//
+// Same scheme for Q6_K (n_tok >= 16): rows are unpacked to bytes q in 0..63
+// and interleaved into tiles per 32 elements (two 16-element sub-blocks):
+//   f32 scale[2][16]   d * sc[j] of the 16 rows for sub-blocks A (elements
+//                      0..15) and B (16..31)
+//   chunk[8][64]       4 bytes of each row: chunks 0..3 -> A, 4..7 -> B
+// x = scale*(q - 32), so dot = scale*da*((q.a) - 32*sum(a)) per sub-block,
+// with the activation sums per 16 from prep_q8_s16.
+
+constexpr int64_t kQ6KTile = 2 * 64 + 8 * 64;  // per 16 rows x 32 elements
+
+// Row layout: int8 q[cols] | f32 d[cols/32] | int32 sum16[cols/16].
+int64_t act_q8_s16_bytes(int64_t cols) { return cols + 4 * (cols / 32) + 4 * (cols / 16); }
+
+void prep_q8_s16(const float* x, int64_t cols, uint8_t* dst) {
+  const int64_t nb = cols / 32;
+  auto* qs = reinterpret_cast<int8_t*>(dst);
+  auto* d = reinterpret_cast<float*>(dst + cols);
+  auto* s16 = reinterpret_cast<int32_t*>(dst + cols + 4 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+    const __m512 id = _mm512_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    const __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b), _mm512_cvtsepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 32 * b + 16), _mm512_cvtsepi32_epi8(q1));
+    d[b] = amax / 127.0f;
+    s16[2 * b] = _mm512_reduce_add_epi32(q0);
+    s16[2 * b + 1] = _mm512_reduce_add_epi32(q1);
+  }
+}
+
+void build_q6k_group(const uint8_t* rows, int64_t rb, int64_t n_rows, int64_t nsb, uint8_t* out) {
+  std::memset(out, 0, size_t(nsb * 8 * kQ6KTile));
+  const __m512i nib = _mm512_set1_epi8(0x0F), two = _mm512_set1_epi8(0x03);
+  alignas(64) uint8_t q[256];
+  for (int64_t l = 0; l < n_rows; ++l) {
+    const auto* blk = reinterpret_cast<const BlockQ6_K*>(rows + l * rb);
+    for (int64_t b = 0; b < nsb; ++b) {
+      for (int h = 0; h < 2; ++h) {  // unpack 128 values, as in q6k_row
+        const __m512i ql = _mm512_loadu_si512(blk[b].ql + 64 * h);
+        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qh + 32 * h));
+        const __m512i qh01 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+        const __m512i qh23 = _mm512_srli_epi16(qh01, 4);
+        _mm512_store_si512(q + 128 * h, _mm512_or_si512(_mm512_and_si512(ql, nib), _mm512_slli_epi16(_mm512_and_si512(qh01, two), 4)));
+        _mm512_store_si512(q + 128 * h + 64, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), nib),
+                                                             _mm512_slli_epi16(_mm512_and_si512(qh23, two), 4)));
+      }
+      const float d = _cvtsh_ss(blk[b].d);
+      for (int j = 0; j < 8; ++j) {  // 32-element tiles
+        uint8_t* tile = out + (8 * b + j) * kQ6KTile;
+        auto* f = reinterpret_cast<float*>(tile);
+        f[l] = d * blk[b].scales[2 * j];
+        f[16 + l] = d * blk[b].scales[2 * j + 1];
+        for (int k = 0; k < 8; ++k) std::memcpy(tile + 128 + 64 * k + 4 * l, q + 32 * j + 4 * k, 4);
+      }
+    }
+  }
+}
+
+struct ActRowS16 {
+  const int32_t* q;
+  const float* d;
+  const int32_t* s16;
+};
+
+template <int T>
+void q6k_group_dot(const uint8_t* tile, int64_t nb, const ActRowS16* act, __m512* acc) {
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, tile += kQ6KTile) {
+    const auto* f = reinterpret_cast<const float*>(tile);
+    const __m512 sa = _mm512_load_ps(f), sb = _mm512_load_ps(f + 16);
+    __m512i w[8];
+    for (int k = 0; k < 8; ++k) w[k] = _mm512_load_si512(tile + 128 + 64 * k);
+    for (int t = 0; t < T; ++t) {
+      const int32_t* q = act[t].q + 8 * b;
+      // Each lane is one row's whole dot, so seeding every lane with
+      // -32 * sum(a) of the 16 elements removes q's +32 offset exactly.
+      __m512i ia = _mm512_set1_epi32(-32 * act[t].s16[2 * b]);
+      __m512i ib = _mm512_set1_epi32(-32 * act[t].s16[2 * b + 1]);
+      for (int k = 0; k < 4; ++k) ia = _mm512_dpbusd_epi32(ia, w[k], _mm512_set1_epi32(q[k]));
+      for (int k = 4; k < 8; ++k) ib = _mm512_dpbusd_epi32(ib, w[k], _mm512_set1_epi32(q[k]));
+      const __m512 da = _mm512_set1_ps(act[t].d[b]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(sa, da), acc[t]);
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ib), _mm512_mul_ps(sb, da), acc[t]);
+    }
+  }
+}
+
+template <int T>
+void q6k_tile(const detail::GemmArgs& a, const uint8_t* group, int64_t t0, float* y, int64_t valid) {
+  const WeightView& W = *a.W;
+  const int64_t nb = W.cols / 32;
+  ActRowS16 act[T];
+  for (int t = 0; t < T; ++t) {
+    const uint8_t* p = a.act + (t0 + t) * a.act_stride;
+    act[t] = {reinterpret_cast<const int32_t*>(p), reinterpret_cast<const float*>(p + W.cols),
+              reinterpret_cast<const int32_t*>(p + W.cols + 4 * nb)};
+  }
+  __m512 acc[T];
+  q6k_group_dot<T>(group, nb, act, acc);
+  const __mmask16 m = valid >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1);
+  for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + (t0 + t) * W.rows, m, acc[t]);
+}
+
+void gemm_q6k_tiles(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const WeightView& W = *a.W;
+  const int64_t nsb = W.cols / 256, rb = row_bytes(W.type, W.cols);
+  const int64_t group_bytes = nsb * 8 * kQ6KTile;
+  constexpr int64_t kGroups = 4;
+  thread_local std::vector<uint8_t, AlignedAlloc<uint8_t>> buf;
+  buf.resize(size_t(kGroups * group_bytes));
+  const auto* base = static_cast<const uint8_t*>(W.data);
+  for (int64_t c0 = r0; c0 < r1; c0 += 16 * kGroups) {
+    const int64_t ng = std::min(kGroups, (r1 - c0 + 15) / 16);
+    for (int64_t g = 0; g < ng; ++g)
+      build_q6k_group(base + (c0 + 16 * g) * rb, rb, std::min<int64_t>(16, r1 - c0 - 16 * g), nsb,
+                      buf.data() + g * group_bytes);
+    for (int64_t t0 = 0; t0 < a.n_tok; t0 += 8) {
+      const int64_t T = std::min<int64_t>(8, a.n_tok - t0);
+      for (int64_t g = 0; g < ng; ++g) {
+        const uint8_t* grp = buf.data() + g * group_bytes;
+        float* y = a.Y + c0 + 16 * g;
+        const int64_t valid = std::min<int64_t>(16, r1 - c0 - 16 * g);
+        switch (T) {
+          case 1: q6k_tile<1>(a, grp, t0, y, valid); break;
+          case 2: q6k_tile<2>(a, grp, t0, y, valid); break;
+          case 3: q6k_tile<3>(a, grp, t0, y, valid); break;
+          case 4: q6k_tile<4>(a, grp, t0, y, valid); break;
+          case 5: q6k_tile<5>(a, grp, t0, y, valid); break;
+          case 6: q6k_tile<6>(a, grp, t0, y, valid); break;
+          case 7: q6k_tile<7>(a, grp, t0, y, valid); break;
+          default: q6k_tile<8>(a, grp, t0, y, valid); break;
+        }
+      }
+    }
+  }
+}
+
 // ---------------- Q8_0 / Q4_0 on the GGUF layout, few tokens ----------------
 //
 // Decode-sized calls (n_tok < 16) on unrepacked weights: one zmm holds a pair
@@ -467,6 +608,7 @@ constexpr detail::TypeKernel kQ4_0gguf{act_q8_bytes, prep_q8<8>, gemm_gguf_via_r
 constexpr detail::TypeKernel kQ8_0pairs{act_pair_bytes, prep_pairs<false>, gemm_pairs<false>, 4};
 constexpr detail::TypeKernel kQ4_0pairs{act_pair_bytes, prep_pairs<true>, gemm_pairs<true>, 4};
 constexpr detail::TypeKernel kQ4_Ktiles{act_q8_bytes, prep_q8<1>, gemm_q4k_tiles, 16};
+constexpr detail::TypeKernel kQ6_Ktiles{act_q8_s16_bytes, prep_q8_s16, gemm_q6k_tiles, 16};
 constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_float<LdF32>, 4};
 constexpr detail::TypeKernel kF16{no_act, nullptr, gemm_float<LdF16>, 4};
 constexpr detail::TypeKernel kBF16{no_act, nullptr, gemm_float<LdBF16>, 4};
@@ -482,6 +624,7 @@ const detail::TypeKernel* detail::avx512_kernel(GgmlType t, Layout layout, int64
   // Below 16 tokens repacking on the fly costs more than it saves.
   if (t == GgmlType::Q8_0) return n_tok >= 16 ? &kQ8_0gguf : &kQ8_0pairs;
   if (t == GgmlType::Q4_K && n_tok >= 16) return &kQ4_Ktiles;
+  if (t == GgmlType::Q6_K && n_tok >= 16) return &kQ6_Ktiles;
   if (t == GgmlType::Q4_0) return n_tok >= 16 ? &kQ4_0gguf : &kQ4_0pairs;
   if (t == GgmlType::F32) return &kF32;
   if (t == GgmlType::F16) return &kF16;
