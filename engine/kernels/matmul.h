@@ -25,24 +25,26 @@
 //   Q8_0   kGguf     >= 16   repack 64 rows on the fly -> kRows16 kernel
 //   Q8_0   kRows16   any     16 rows x 8 tokens per tile      (reference)
 //   Q4_0   same as Q8_0
-//   Q4_K/Q6_K kGguf  any     4-token tiles, vpdpbusd+vpmulld  maddubs+madd
+//   Q4_K/Q6_K kGguf  < 16    row kernel, 4-token tiles        maddubs+madd
+//   Q4_K/Q6_K kGguf  >= 16   16-row tiles built on the fly, 16 rows x 8 tokens
 //   F32/F16/BF16     any     8 rows (decode) / 4x4 FMA tiles  4-row FMA
 //
 // Measured (bench/kernels/matmul_bench: the 85 linear layers of bench-110m,
 // dim 768, FFN 2048, vocab 32000; matmuls only, 1 thread, rates by CPU time
 // on the 2-vCPU AMD EPYC while other jobs shared it, spread ~10-20%):
 //   AVX-512            decode tok/s  GB/s      pp512 tok/s  GFLOP/s
-//   Q8_0 kGguf          211          24        1150-1210    252-265
-//   Q8_0 kRows16        252-311      29-36     1430-1540    312-337
-//   Q4_0 kGguf          316          19        1315-1375    288-301
-//   Q4_0 kRows16        397-444      24-27     1470-1550    321-340
-//   Q4_K                333-360      20-22     784-793      172-174
-//   Q6_K                277-342      25-31     798-821      175-180
-//   F32                 55-64        24-28     400-470      88-103
-//   F16                 82-156       18-34     500-550      110-120
+//   Q8_0 kGguf          187-211      22-24     1150-1210    252-265
+//   Q8_0 kRows16        233-311      27-36     1410-1540    310-337
+//   Q4_0 kGguf          305-316      19        1315-1390    288-305
+//   Q4_0 kRows16        382-444      24-27     1470-1550    321-340
+//   Q4_K                332-364      20-22     1300-1330    285-292
+//   Q6_K                254-342      23-31     1285-1380    280-302
+//   F32                 50-64        22-28     400-470      88-103
+//   F16 / BF16          77-156       17-34     500-550      110-120
 // Single-thread streaming read peaks at ~31 GB/s here (67 GB/s with 2).
-// AVX2 for comparison: Q8_0 184 / 198, Q4_0 198 / 210, Q4_K 124 / 251,
-// Q6_K 70 / 165, F32 46-53 / 219 (decode / pp512 tok/s).
+// AVX2 for comparison: Q8_0 176-184 / 198-205, Q4_0 185-198 / 193-210,
+// Q4_K 124-195 / 251-298, Q6_K 67-70 / 165, F32 44-53 / 219-224
+// (decode / pp512 tok/s).
 #pragma once
 
 #include <cstdint>
