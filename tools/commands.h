@@ -20,6 +20,7 @@ int bench_main(int argc, char** argv);
 int synth_main(int argc, char** argv);
 int quantize_main(int argc, char** argv);
 int bench_engine_main(int argc, char** argv);
+int toon_main(int argc, char** argv);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -31,6 +32,7 @@ inline const std::vector<Command>& commands() {
       {"synth", "write a GGUF model with random weights at real shapes (benchmarks)", synth_main},
       {"quantize", "convert a GGUF model's weights to Q8_0, Q4_0, Q4_K_M, ...", quantize_main},
       {"bench-engine", "engine speed: pp/tg vs the memory roofline, serving throughput, agent replay", bench_engine_main},
+      {"toon", "convert JSON to TOON (fewer tokens for tabular data) and back", toon_main},
   };
   return table;
 }
