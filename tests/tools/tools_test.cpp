@@ -123,8 +123,12 @@ TEST_F(ToolsTest, SynthCopiesTheTokenizerVerbatim) {
     ASSERT_NE(w, nullptr) << k;
     EXPECT_EQ(w->type, v.type) << k;
     EXPECT_EQ(w->count, v.count) << k;
-    if (v.type == GgufType::STRING) EXPECT_EQ(w->str, v.str) << k;
-    if (v.type == GgufType::ARRAY && v.elem_type == GgufType::STRING) EXPECT_EQ(w->strs, v.strs) << k;
+    if (v.type == GgufType::STRING) {
+      EXPECT_EQ(w->str, v.str) << k;
+    }
+    if (v.type == GgufType::ARRAY && v.elem_type == GgufType::STRING) {
+      EXPECT_EQ(w->strs, v.strs) << k;
+    }
     ++copied;
   }
   EXPECT_GT(copied, 3);
@@ -151,14 +155,19 @@ TEST_F(ToolsTest, QuantizeF32ToQ8_0MatchesSynthAndStaysCloseToF32) {
     ASSERT_EQ(t.type, u->type) << t.name;
     ASSERT_EQ(t.nbytes, u->nbytes) << t.name;
     EXPECT_EQ(std::memcmp(t.data, u->data, t.nbytes), 0) << t.name;
-    if (t.n_dims == 1) EXPECT_EQ(t.type, GgmlType::F32) << t.name;
+    if (t.n_dims == 1) {
+      EXPECT_EQ(t.type, GgmlType::F32) << t.name;
+    }
   }
-  // Q8_0 rounds each weight to 1/254 of its block's max |w| (~2.5 sigma for
-  // 32 Gaussian values): relative RMS error ~0.3%; the matmul rounds the
-  // activations the same way, so each layer adds ~0.5% relative error.
-  // Over 2 layers + output, logits (RMS ~1) should move by ~1-2% RMS; 5% RMS
-  // and 0.1 absolute leave room without hiding a wrong block layout (which
-  // gives errors of order 100%).
+  // Q8_0 rounds each weight to a step of max|w|/127 over its block of 32
+  // (max ~2.1 sigma for Gaussian weights): relative RMS error ~0.5% per
+  // weight, and the integer matmul rounds the activations the same way, so
+  // each product is ~0.7% off. About ten products lie in series from the
+  // embedding to the logits (2 layers x q/k/v, o, gate/up, down + output) and
+  // random-weight attention/SwiGLU pass perturbations on at O(1) gain, so a
+  // few percent is expected (measured: 3.0% RMS, 0.11 max on logits of RMS
+  // ~1). The bounds (6%, 0.3) are twice that; a wrong block layout or scale
+  // gives errors of order 100%.
   const std::vector<float> la = last_logits(**a), lb = last_logits(**b);
   ASSERT_EQ(la.size(), lb.size());
   double err2 = 0, ref2 = 0, max_err = 0;
@@ -169,8 +178,8 @@ TEST_F(ToolsTest, QuantizeF32ToQ8_0MatchesSynthAndStaysCloseToF32) {
   }
   const double rel = std::sqrt(err2 / ref2);
   std::printf("Q8_0 vs F32 logits: relative RMS error %.4f, max abs error %.4f\n", rel, max_err);
-  EXPECT_LT(rel, 0.05);
-  EXPECT_LT(max_err, 0.1);
+  EXPECT_LT(rel, 0.06);
+  EXPECT_LT(max_err, 0.3);
   EXPECT_EQ(test::argmax(la.data(), static_cast<int>(la.size())), test::argmax(lb.data(), static_cast<int>(lb.size())));
 }
 
@@ -206,7 +215,7 @@ TEST_F(ToolsTest, Q4_K_MFollowsLlamaCppMix) {
 
 TEST_F(ToolsTest, QuantizeErrorsAreOneLineAndNonZero) {
   const std::string f32 = path("f32.gguf"), q4 = path("q4.gguf"), err = path("err.txt");
-  auto one_line = [&] {
+  auto stderr_text = [&] {
     FILE* f = std::fopen(err.c_str(), "r");
     std::string s;
     char buf[512];
@@ -214,15 +223,19 @@ TEST_F(ToolsTest, QuantizeErrorsAreOneLineAndNonZero) {
     if (f) std::fclose(f);
     return s;
   };
+  auto lines = [&] {
+    const std::string s = stderr_text();
+    return std::count(s.begin(), s.end(), '\n');
+  };
   EXPECT_NE(tern("quantize " + path("missing.gguf") + " " + q4 + " Q4_0", err).exit_code, 0);
-  EXPECT_EQ(std::count(one_line().begin(), one_line().end(), '\n'), 1) << one_line();
+  EXPECT_EQ(lines(), 1) << stderr_text();
   ASSERT_EQ(tern(std::string("synth ") + kSmallShape + " --type Q4_0 -o " + f32).exit_code, 0);
   EXPECT_NE(tern("quantize " + f32 + " " + q4 + " Q5_K", err).exit_code, 0);
-  EXPECT_NE(one_line().find("unknown type"), std::string::npos) << one_line();
+  EXPECT_NE(stderr_text().find("unknown type"), std::string::npos) << stderr_text();
   // Already-quantized input needs --allow-requantize.
   EXPECT_NE(tern("quantize " + f32 + " " + q4 + " Q8_0", err).exit_code, 0);
-  EXPECT_NE(one_line().find("--allow-requantize"), std::string::npos) << one_line();
-  EXPECT_EQ(std::count(one_line().begin(), one_line().end(), '\n'), 1) << one_line();
+  EXPECT_NE(stderr_text().find("--allow-requantize"), std::string::npos) << stderr_text();
+  EXPECT_EQ(lines(), 1) << stderr_text();
   EXPECT_EQ(tern("quantize -q --allow-requantize " + f32 + " " + q4 + " Q8_0").exit_code, 0);
 }
 
