@@ -620,6 +620,7 @@ class Parser {
   Json list_item(const Line& l, int depth) {
     if (l.content == "-") return Json::object();
     std::string_view s = trim_spaces(l.content.substr(2));
+    if (s.empty()) return Json::object();  // "- " with trailing spaces, as a bare "-"
     if (s == "[]") return Json::array();
     if (std::optional<Header> h = header(l, s)) {
       if (!h->key) {

@@ -387,6 +387,10 @@ TEST(ToonErrors, MessagesCarryLineAndColumn) {
   EXPECT_EQ(error_of("x[03]: a").find('\n'), std::string::npos);
 }
 
+TEST(ToonDecode, ListItemMarkerWithTrailingSpaceIsAnEmptyObject) {
+  EXPECT_EQ(value_of("items[2]:\n  - \n  -"), Json::parse(R"({"items":[{},{}]})"));
+}
+
 TEST(ToonErrors, NonStrictModeTolerates) {
   DecodeOptions lax;
   lax.strict = false;
