@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -126,7 +127,8 @@ TEST_F(BenchE2E, ConcurrencySweepStreamed) {
   EXPECT_EQ(r["points"][1]["concurrency"], 3);
   EXPECT_NE(slurp(dir_ / "s-throughput.svg").find("<svg"), std::string::npos);
   EXPECT_NE(slurp(dir_ / "s-cdf.svg").find("</svg>"), std::string::npos);
-  EXPECT_EQ(std::count(slurp(dir_ / "s.csv").begin(), slurp(dir_ / "s.csv").end(), '\n'), 3);
+  std::string csv = slurp(dir_ / "s.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);  // header + 2 points
 }
 
 TEST_F(BenchE2E, OpenLoopCompletionsNotStreamed) {

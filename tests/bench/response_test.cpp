@@ -20,9 +20,15 @@ std::string read_data(const std::string& name) {
   return ss.str();
 }
 
+HttpResult status(int code) {
+  HttpResult h;
+  h.status = code;
+  return h;
+}
+
 // Replays a stream event by event (split after each blank line), event k
 // arriving at 100 + 10 k ms.
-RequestRecord replay(const std::string& s, std::string* text = nullptr, HttpResult http = {200}) {
+RequestRecord replay(const std::string& s, std::string* text = nullptr, HttpResult http = status(200)) {
   auto t0 = Clock::now();
   ResponseReader r(true, t0);
   size_t pos = 0;
@@ -86,7 +92,7 @@ TEST(Response, Tern) {
 }
 
 TEST(Response, HttpAndTransportErrors) {
-  EXPECT_EQ(replay("{\"error\":{}}", nullptr, HttpResult{429}).error, "http_429");
+  EXPECT_EQ(replay("{\"error\":{}}", nullptr, status(429)).error, "http_429");
   HttpResult t;
   t.error = "timeout";
   EXPECT_EQ(replay("data: {\"choices\":[{\"index\":0,\"text\":\"A\"}]}\n\n", nullptr, t).error, "timeout");
@@ -101,7 +107,7 @@ TEST(Response, NotStreamed) {
   r.on_data(std::string_view(body).substr(0, 10), t0 + std::chrono::milliseconds(30));
   r.on_data(std::string_view(body).substr(10), t0 + std::chrono::milliseconds(31));
   RequestRecord rec;
-  r.finish(HttpResult{200}, t0 + std::chrono::milliseconds(40), &rec);
+  r.finish(status(200), t0 + std::chrono::milliseconds(40), &rec);
   EXPECT_TRUE(rec.ok()) << rec.error;
   EXPECT_EQ(r.text(), "Hi there");
   EXPECT_NEAR(rec.e2e_ms, 40, 1e-6);

@@ -9,6 +9,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+
 namespace tern::bench {
 
 namespace asio = boost::asio;
@@ -142,7 +146,7 @@ asio::awaitable<HttpResult> ConnectionPool::post(
     boost::system::error_code ec;
     co_await http::async_write(conn->socket, req, asio::redirect_error(asio::use_awaitable, ec));
     http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
     bool got_bytes = false;
     if (!ec) {
       co_await http::async_read_header(conn->socket, conn->buffer, p, asio::redirect_error(asio::use_awaitable, ec));
@@ -173,6 +177,7 @@ asio::awaitable<HttpResult> ConnectionPool::post(
     } else if (ec) {
       res.error = got_bytes ? "read" : "closed";
       res.detail = ec.message();
+      if (std::getenv("TERN_BENCH_DEBUG")) std::fprintf(stderr, "tern bench: %s: %s\n", res.error.c_str(), ec.message().c_str());
     } else if (p.keep_alive()) {
       idle_.push_back(std::move(conn));
     }
