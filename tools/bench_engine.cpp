@@ -30,6 +30,8 @@
 #include <random>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include "commands.h"
 #include "engine_options.h"
 #include "model/model_runner.h"
@@ -43,6 +45,15 @@ using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// CPU seconds (user + system) of this process so far. On a shared machine
+// cpu / (wall x threads) says how much of the asked-for cores the run got.
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
 
 struct Summary {
   double mean = 0, stddev = 0;
@@ -151,7 +162,13 @@ int run_kernel_bench(const EngineOptions& opt, const Args& a) {
     return runner.forward(b, logits.data());
   };
   std::vector<double> pp, tg;
+  double cpu0 = 0;
+  Clock::time_point wall0;
   for (int rep = -1; rep < a.reps; ++rep) {  // rep -1: warm-up
+    if (rep == 0) {
+      cpu0 = cpu_seconds();
+      wall0 = Clock::now();
+    }
     if (a.n_prompt > 0) {
       const std::vector<TokenId> toks = random_tokens(rng, a.n_prompt, c.n_vocab);
       const auto t0 = Clock::now();
@@ -173,6 +190,7 @@ int run_kernel_bench(const EngineOptions& opt, const Args& a) {
       if (rep >= 0) tg.push_back(a.n_gen / seconds_since(t0));
     }
   }
+  const double cpu_share = (cpu_seconds() - cpu0) / (seconds_since(wall0) * threads);
   const double bw = a.no_bandwidth ? 0 : measure_bandwidth_gbs(pool);
   const Summary spp = summarize(pp), stg = summarize(tg);
   const double bytes_tok = static_cast<double>(m.weight_bytes_per_token());
@@ -188,6 +206,7 @@ int run_kernel_bench(const EngineOptions& opt, const Args& a) {
               {"reps", a.reps},
               {"weight_bytes_per_token", bytes_tok},
               {"bandwidth_gbs", bw},
+              {"cpu_share", cpu_share},
               {"isa", kernels::isa_name(kernels::active_isa())}};
     if (a.n_prompt > 0)
       j["pp"] = {{"n_prompt", a.n_prompt}, {"tok_s", spp.mean}, {"stddev", spp.stddev}, {"samples", pp}};
@@ -207,6 +226,7 @@ int run_kernel_bench(const EngineOptions& opt, const Args& a) {
   if (bw > 0)
     std::printf("memory bandwidth (512 MiB streaming read, %d threads): %.1f GB/s -> tg roofline %.1f tok/s, tg at %.0f%%\n",
                 threads, bw, roofline_tok, 100.0 * stg.mean / roofline_tok);
+  std::printf("cpu share: the timed runs got %.0f%% of %d cores (less means a loaded machine)\n", 100.0 * cpu_share, threads);
   return 0;
 }
 
@@ -298,6 +318,7 @@ int run_serving_bench(EngineOptions opt, const Args& a) {
   Completions comp;
   RunResult r;
   r.before = engine.stats();
+  const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   int submitted = 0, finished = 0;
   auto submit_one = [&](size_t client) -> bool {
@@ -325,6 +346,7 @@ int run_serving_bench(EngineOptions opt, const Args& a) {
     if (submitted < n_req && !submit_one(client)) return 1;
   }
   r.wall_s = seconds_since(t0);
+  const double cpu_share = (cpu_seconds() - cpu0) / (r.wall_s * opt.threads);
   r.after = engine.stats();
 
   const double out_tps = r.completion_tokens / r.wall_s;
@@ -352,7 +374,8 @@ int run_serving_bench(EngineOptions opt, const Args& a) {
               {"prefix_hit_share", hit_share},
               {"cached_tokens", r.cached_tokens},
               {"preemptions", r.after.preemptions - r.before.preemptions},
-              {"errors", r.errors}};
+              {"errors", r.errors},
+              {"cpu_share", cpu_share}};
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("serving: %d requests, %d concurrent, prompt %d (%d shared) + %d generated, prefix cache %s, %d threads\n",
@@ -363,6 +386,7 @@ int run_serving_bench(EngineOptions opt, const Args& a) {
     std::printf("  prefix hits %.1f%% of %lld looked-up prompt tokens | preemptions %lld | errors %d\n",
                 100.0 * hit_share, static_cast<long long>(q),
                 static_cast<long long>(r.after.preemptions - r.before.preemptions), r.errors);
+    std::printf("  cpu share: %.0f%% of %d cores (less means a loaded machine)\n", 100.0 * cpu_share, opt.threads);
   }
   if (r.errors > 0) std::fprintf(stderr, "tern bench-engine: %d requests failed: %s\n", r.errors, r.first_error.c_str());
   return r.errors > 0 ? 1 : 0;
@@ -372,6 +396,7 @@ struct ReplayResult {
   double wall_s = 0;
   std::vector<double> ttft_first, ttft_later;  // turn 1, turns 2..T
   int64_t prompt_later = 0, cached_later = 0, completion = 0, preemptions = 0;
+  double cpu_share = 0;
   int errors = 0;
   std::string first_error;
 };
@@ -415,6 +440,7 @@ Result<ReplayResult> run_replay(EngineOptions opt, const Args& a) {
     return Status::Ok();
   };
   const EngineStats before = engine->stats();
+  const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   for (size_t i = 0; i < static_cast<size_t>(c); ++i) TERN_RETURN_IF_ERROR(submit_turn(i));
   int in_flight = c;
@@ -442,6 +468,7 @@ Result<ReplayResult> run_replay(EngineOptions opt, const Args& a) {
     }
   }
   r.wall_s = seconds_since(t0);
+  r.cpu_share = (cpu_seconds() - cpu0) / (r.wall_s * opt.threads);
   r.preemptions = engine->stats().preemptions - before.preemptions;
   return r;
 }
@@ -475,7 +502,8 @@ int run_replay_bench(const EngineOptions& opt, const Args& a) {
                     {"cached_tokens_after_first_turn", r.cached_later},
                     {"prefix_hit_share_after_first_turn", share},
                     {"preemptions", r.preemptions},
-                    {"errors", r.errors}});
+                    {"errors", r.errors},
+                    {"cpu_share", r.cpu_share}});
   }
   const double speedup = ttft_on > 0 && ttft_off > 0 ? ttft_off / ttft_on : 0;
   if (a.json_out) {
@@ -488,12 +516,13 @@ int run_replay_bench(const EngineOptions& opt, const Args& a) {
     std::printf("replay: %d conversations x %d turns, system %d tokens, +%d user and %d generated tokens per turn\n",
                 a.concurrency > 0 ? a.concurrency : 1, a.replay_turns, a.shared_prefix, a.prompt_len, a.gen_len);
     for (const auto& run : runs) {
-      std::printf("  prefix cache %-3s: wall %.2f s, output %.1f tok/s, TTFT turn 1 %.1f ms, later turns mean %.1f / p50 %.1f / p99 %.1f ms, cache hits after turn 1 %.1f%%, preemptions %lld\n",
+      std::printf("  prefix cache %-3s: wall %.2f s, output %.1f tok/s, TTFT turn 1 %.1f ms, later turns mean %.1f / p50 %.1f / p99 %.1f ms, cache hits after turn 1 %.1f%%, preemptions %lld, cpu share %.0f%%\n",
                   run["prefix_caching"].get<bool>() ? "on" : "off", run["wall_s"].get<double>(),
                   run["output_tok_s"].get<double>(), run["ttft_first_turn_ms"]["mean"].get<double>(),
                   run["ttft_later_turns_ms"]["mean"].get<double>(), run["ttft_later_turns_ms"]["p50"].get<double>(),
                   run["ttft_later_turns_ms"]["p99"].get<double>(),
-                  100.0 * run["prefix_hit_share_after_first_turn"].get<double>(), run["preemptions"].get<long long>());
+                  100.0 * run["prefix_hit_share_after_first_turn"].get<double>(), run["preemptions"].get<long long>(),
+                  100.0 * run["cpu_share"].get<double>());
     }
     if (speedup > 0) std::printf("  TTFT after turn 1: %.1fx lower with the prefix cache\n", speedup);
   }

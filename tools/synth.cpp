@@ -137,8 +137,8 @@ int synth_main(int argc, char** argv) {
   const int head_dim = a.dim / a.heads, q_dim = a.dim, kv_dim = a.kv_heads * head_dim;
   GgufWriter w;
   w.set_string("general.architecture", a.arch);
-  w.set_string("general.name", "tern-synth " + a.arch + " d" + std::to_string(a.dim) + " L" +
-                                   std::to_string(a.layers) + " " + file_type_name(*ft));
+  // No type in the name: `tern quantize` copies it into files of other types.
+  w.set_string("general.name", "tern-synth " + a.arch + " d" + std::to_string(a.dim) + " L" + std::to_string(a.layers));
   w.set_u32("general.file_type", llama_ftype(*ft));
   w.set_u32("general.quantization_version", 2);
   w.set_u32("general.alignment", 32);
