@@ -23,6 +23,11 @@ struct RopeParams {
   const float* freq_factors;   // [n_rot / 2] or null
 };
 void rope(float* x, int64_t pos, const RopeParams& p);
+// rope() split in two, so one position's angles serve every head and layer:
+// rope_table fills cos/sin [n_rot / 2]; rope_apply rotates x with them.
+// rope(x, pos, p) == rope_table(pos, p, c, s) then rope_apply(x, c, s, p), bit for bit.
+void rope_table(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out);
+void rope_apply(float* x, const float* cos_t, const float* sin_t, const RopeParams& p);
 
 // Softmax in place over x[n]; returns nothing. Stable (max-subtracted).
 void softmax(float* x, int64_t n);
@@ -38,5 +43,13 @@ float dot_f32(const float* a, const float* b, int64_t n);
 
 // y[i] += s * x[i]
 void axpy(float* y, float s, const float* x, int64_t n);
+
+// Attention over an F16 KV cache: q [n] f32 . k [n] f16 (f32 sums), and
+// y [n] += s * x [n] f16. Runtime-dispatched (F16C/AVX2 when present); the
+// *_ref versions are the scalar twins the SIMD paths are tested against.
+float dot_f16(const float* q, const uint16_t* k, int64_t n);
+void axpy_f16(float* y, float s, const uint16_t* x, int64_t n);
+float dot_f16_ref(const float* q, const uint16_t* k, int64_t n);
+void axpy_f16_ref(float* y, float s, const uint16_t* x, int64_t n);
 
 }  // namespace tern::kernels

@@ -1,5 +1,7 @@
 #include <cmath>
 
+#include "kernels/quant.h"
+
 #include "kernels/ops.h"
 
 namespace tern::kernels {
@@ -11,21 +13,33 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-void rope(float* x, int64_t pos, const RopeParams& p) {
+void rope_table(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out) {
   const float theta_scale = std::pow(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
   float theta = static_cast<float>(pos);
-  const int half = p.n_rot / 2;
-  for (int i = 0; i < half; ++i) {
+  for (int i = 0; i < p.n_rot / 2; ++i) {
     const float ff = p.freq_factors ? p.freq_factors[i] : 1.0f;
     const float t = p.freq_scale * theta / ff;
-    const float c = std::cos(t), s = std::sin(t);
+    cos_out[i] = std::cos(t);
+    sin_out[i] = std::sin(t);
+    theta *= theta_scale;
+  }
+}
+
+void rope_apply(float* x, const float* cos_t, const float* sin_t, const RopeParams& p) {
+  const int half = p.n_rot / 2;
+  for (int i = 0; i < half; ++i) {
     float* a = p.neox ? &x[i] : &x[2 * i];
     float* b = p.neox ? &x[i + half] : &x[2 * i + 1];
     const float x0 = *a, x1 = *b;
-    *a = x0 * c - x1 * s;
-    *b = x0 * s + x1 * c;
-    theta *= theta_scale;
+    *a = x0 * cos_t[i] - x1 * sin_t[i];
+    *b = x0 * sin_t[i] + x1 * cos_t[i];
   }
+}
+
+void rope(float* x, int64_t pos, const RopeParams& p) {
+  float c[512], s[512];
+  rope_table(pos, p, c, s);
+  rope_apply(x, c, s, p);
 }
 
 void softmax(float* x, int64_t n) {
@@ -63,6 +77,21 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void axpy(float* y, float s, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += s * x[i];
+}
+
+float dot_f16_ref(const float* q, const uint16_t* k, int64_t n) {
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += q[i + j] * fp16_to_f32(k[i + j]);
+  float s = 0.0f;
+  for (; i < n; ++i) s += q[i] * fp16_to_f32(k[i]);
+  for (int j = 0; j < 8; ++j) s += acc[j];
+  return s;
+}
+
+void axpy_f16_ref(float* y, float s, const uint16_t* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += s * fp16_to_f32(x[i]);
 }
 
 }  // namespace tern::kernels

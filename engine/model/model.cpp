@@ -4,9 +4,10 @@
 
 namespace tern {
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& path) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& path, bool repack_weights) {
   auto m = std::unique_ptr<Model>(new Model());
   m->path_ = path;
+  m->repack_ = repack_weights;
   TERN_ASSIGN_OR_RETURN(m->gguf_, GgufFile::open(path));
   auto with_path = [&](const Status& st) { return Status(st.code(), path + ": " + st.message()); };
   auto cfg = ModelConfig::from_gguf(*m->gguf_);
@@ -51,6 +52,15 @@ Result<kernels::WeightView> Model::matrix(const std::string& name, int64_t rows,
   return kernels::WeightView{t->type, t->data, rows, cols};
 }
 
+kernels::WeightView Model::maybe_repack(const kernels::WeightView& w) {
+  if (!repack_ || !kernels::can_repack(w.type)) return w;
+  const int64_t bytes = kernels::repacked_bytes(w.type, w.rows, w.cols);
+  void* buf = std::aligned_alloc(64, static_cast<size_t>((bytes + 63) / 64 * 64));
+  if (!buf) return w;  // keep the GGUF layout: slower, never wrong
+  repacked_.emplace_back(buf);
+  return kernels::repack(w, buf);
+}
+
 Status Model::bind_weights() {
   const ModelConfig& c = config_;
   ModelWeights& w = weights_;
@@ -60,6 +70,7 @@ Status Model::bind_weights() {
     w.output = w.token_embd;
   } else {
     TERN_ASSIGN_OR_RETURN(w.output, matrix("output.weight", c.n_vocab, c.dim));
+    w.output = maybe_repack(w.output);  // (a tied output stays in GGUF layout: embedding rows are read from it)
   }
   if (gguf_->find_tensor("rope_freqs.weight")) {
     TERN_ASSIGN_OR_RETURN(w.rope_freqs, vector_f32("rope_freqs.weight", c.n_rot / 2));
@@ -82,6 +93,7 @@ Status Model::bind_weights() {
     TERN_ASSIGN_OR_RETURN(L.w_gate, matrix(p + "ffn_gate.weight", c.ffn_dim, c.dim));
     TERN_ASSIGN_OR_RETURN(L.w_up, matrix(p + "ffn_up.weight", c.ffn_dim, c.dim));
     TERN_ASSIGN_OR_RETURN(L.w_down, matrix(p + "ffn_down.weight", c.dim, c.ffn_dim));
+    for (kernels::WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) *v = maybe_repack(*v);
   }
   return Status::Ok();
 }

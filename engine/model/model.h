@@ -3,6 +3,7 @@
 // safe to share between threads; inference state lives in ModelRunner/KvPool.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,7 +37,10 @@ struct ModelWeights {
 class Model {
  public:
   // Open, validate and map a GGUF model. Errors are one line and name the file.
-  static Result<std::unique_ptr<Model>> load(const std::string& path);
+  // repack_weights: copy matrices the active kernels can run faster in their
+  // own layout (kernels::can_repack) into that layout at load time; the
+  // mapped GGUF pages of those matrices are then never read again.
+  static Result<std::unique_ptr<Model>> load(const std::string& path, bool repack_weights = true);
 
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
@@ -54,6 +58,7 @@ class Model {
   // storage when the file stores it in another type.
   Result<const float*> vector_f32(const std::string& name, int64_t n);
   Result<kernels::WeightView> matrix(const std::string& name, int64_t rows, int64_t cols);
+  kernels::WeightView maybe_repack(const kernels::WeightView& w);
 
   std::string path_;
   std::unique_ptr<GgufFile> gguf_;
@@ -62,6 +67,11 @@ class Model {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::string chat_template_;
   std::vector<std::unique_ptr<std::vector<float>>> owned_;
+  struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<void, FreeDeleter>> repacked_;
+  bool repack_ = true;
 };
 
 }  // namespace tern

@@ -11,7 +11,6 @@ namespace tern {
 ModelRunner::ModelRunner(const Model& model, KvPool& kv, ThreadPool& pool)
     : model_(model), kv_(kv), pool_(pool) {
   scores_.resize(static_cast<size_t>(pool.size()));
-  kvrow_.assign(static_cast<size_t>(pool.size()), std::vector<float>(static_cast<size_t>(model.config().kv_dim())));
 }
 
 void ModelRunner::resize(int64_t n) {
@@ -66,6 +65,7 @@ Status ModelRunner::forward(const ForwardBatch& b, float* logits) {
     kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + b.tokens[t] * emb_row,
                             &x_[t * c.dim], c.dim);
 
+  fill_rope_table(b, n);
   for (int l = 0; l < c.n_layers; ++l) layer(l, b, n);
 
   // logits[r] = output @ rmsnorm(x[logit_rows[r]])     [n_out, vocab]
@@ -88,6 +88,7 @@ Status ModelRunner::embed(const ForwardBatch& b, float* out) {
   for (int64_t t = 0; t < n; ++t)
     kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + b.tokens[t] * emb_row,
                             &x_[t * c.dim], c.dim);
+  fill_rope_table(b, n);
   for (int l = 0; l < c.n_layers; ++l) layer(l, b, n);
   std::vector<float> row(static_cast<size_t>(c.dim));
   std::fill(out, out + c.dim, 0.0f);
@@ -103,6 +104,16 @@ Status ModelRunner::embed(const ForwardBatch& b, float* out) {
   const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
   for (int i = 0; i < c.dim; ++i) out[i] *= count ? inv : 0.0f;
   return Status::Ok();
+}
+
+void ModelRunner::fill_rope_table(const ForwardBatch& b, int64_t n) {
+  const ModelConfig& c = model_.config();
+  const kernels::RopeParams rp{c.n_rot, c.rope_base, c.rope_freq_scale, c.rope_neox, model_.weights().rope_freqs};
+  const size_t half = static_cast<size_t>(c.n_rot / 2);
+  rope_cos_.resize(static_cast<size_t>(n) * half);
+  rope_sin_.resize(static_cast<size_t>(n) * half);
+  for (int64_t t = 0; t < n; ++t)
+    kernels::rope_table(b.positions[t], rp, &rope_cos_[static_cast<size_t>(t) * half], &rope_sin_[static_cast<size_t>(t) * half]);
 }
 
 void ModelRunner::layer(int l, const ForwardBatch& b, int64_t n) {
@@ -122,8 +133,10 @@ void ModelRunner::layer(int l, const ForwardBatch& b, int64_t n) {
       kernels::add(&k_[t * kvd], L.bk, kvd);
       kernels::add(&v_[t * kvd], L.bv, kvd);
     }
-    for (int h = 0; h < c.n_heads; ++h) kernels::rope(&q_[t * qd + h * c.head_dim], b.positions[t], rp);
-    for (int h = 0; h < c.n_kv_heads; ++h) kernels::rope(&k_[t * kvd + h * c.head_dim], b.positions[t], rp);
+    const float* cs = &rope_cos_[static_cast<size_t>(t * (c.n_rot / 2))];
+    const float* sn = &rope_sin_[static_cast<size_t>(t * (c.n_rot / 2))];
+    for (int h = 0; h < c.n_heads; ++h) kernels::rope_apply(&q_[t * qd + h * c.head_dim], cs, sn, rp);
+    for (int h = 0; h < c.n_kv_heads; ++h) kernels::rope_apply(&k_[t * kvd + h * c.head_dim], cs, sn, rp);
     const auto& table = b.block_tables[static_cast<size_t>(b.seq_index[t])];
     const int bs = kv_.block_size();
     const int64_t slot = int64_t{table[static_cast<size_t>(b.positions[t] / bs)]} * bs + b.positions[t] % bs;
@@ -157,7 +170,6 @@ void ModelRunner::attention(int l, const ForwardBatch& b, int64_t n) {
   auto round_f16 = [](float x) { return kernels::fp16_to_f32(kernels::f32_to_fp16(x)); };
   pool_.parallel_for(n * c.n_heads, 1, [&](int64_t begin, int64_t end, int ti) {
     std::vector<float>& sc = scores_[static_cast<size_t>(ti)];
-    std::vector<float>& row = kvrow_[static_cast<size_t>(ti)];
     float qh[512];
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / c.n_heads;
@@ -172,14 +184,10 @@ void ModelRunner::attention(int l, const ForwardBatch& b, int64_t n) {
       }
       for (int32_t p = 0; p <= pos; ++p) {
         const int64_t slot = int64_t{table[static_cast<size_t>(p / bs)]} * bs + p % bs;
-        const float* k;
-        if (f32) {
-          k = static_cast<const float*>(kv_.k_row(l, slot)) + g * hd;
-        } else {
-          kernels::dequantize_row(GgmlType::F16, static_cast<const uint16_t*>(kv_.k_row(l, slot)) + g * hd, row.data(), hd);
-          k = row.data();
-        }
-        sc[static_cast<size_t>(p)] = kernels::dot_f32(q, k, hd) * scale;
+        sc[static_cast<size_t>(p)] =
+            (f32 ? kernels::dot_f32(q, static_cast<const float*>(kv_.k_row(l, slot)) + g * hd, hd)
+                 : kernels::dot_f16(q, static_cast<const uint16_t*>(kv_.k_row(l, slot)) + g * hd, hd)) *
+            scale;
       }
       float* out = &att_[t * qd + h * hd];
       if (f32) {
@@ -197,8 +205,8 @@ void ModelRunner::attention(int l, const ForwardBatch& b, int64_t n) {
       std::memset(out, 0, sizeof(float) * static_cast<size_t>(hd));
       for (int32_t p = 0; p <= pos; ++p) {
         const int64_t slot = int64_t{table[static_cast<size_t>(p / bs)]} * bs + p % bs;
-        kernels::dequantize_row(GgmlType::F16, static_cast<const uint16_t*>(kv_.v_row(l, slot)) + g * hd, row.data(), hd);
-        kernels::axpy(out, round_f16(sc[static_cast<size_t>(p)]), row.data(), hd);
+        kernels::axpy_f16(out, round_f16(sc[static_cast<size_t>(p)]),
+                          static_cast<const uint16_t*>(kv_.v_row(l, slot)) + g * hd, hd);
       }
     }
   });

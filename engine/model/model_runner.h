@@ -49,6 +49,7 @@ class ModelRunner {
   void layer(int l, const ForwardBatch& b, int64_t n);
   void attention(int l, const ForwardBatch& b, int64_t n);
   void resize(int64_t n);
+  void fill_rope_table(const ForwardBatch& b, int64_t n);  // cos/sin per token, shared by heads and layers
 
   const Model& model_;
   KvPool& kv_;
@@ -56,7 +57,7 @@ class ModelRunner {
   // Scratch, grown to the largest batch seen.
   std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_, rows_;
   std::vector<std::vector<float>> scores_;  // per thread: [context] attention weights
-  std::vector<std::vector<float>> kvrow_;   // per thread: one f32 K/V row
+  std::vector<float> rope_cos_, rope_sin_;  // [n, n_rot / 2]
 };
 
 }  // namespace tern

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/quant.h"
 
 namespace tern::kernels {
 namespace {
@@ -96,6 +97,31 @@ TEST(OpsTest, SwigluAddAxpyDot) {
   axpy(a.data(), 0.5f, u.data(), 33);
   add(g.data(), u.data(), 33);
   for (int i = 0; i < 33; ++i) EXPECT_NEAR(a[i], g[i] - 0.5f * u[i], 1e-6);
+}
+
+}  // namespace
+}  // namespace tern::kernels
+
+namespace tern::kernels {
+namespace {
+
+// SIMD vs scalar twin: same products, different summation order; the bound
+// is a few ulps of the sum of |q_i k_i|.
+TEST(OpsTest, F16AttentionOpsMatchScalarTwins) {
+  for (int n : {1, 7, 8, 15, 16, 64, 100, 128}) {
+    auto q = random_vec(n, 10 + n), xs = random_vec(n, 20 + n);
+    std::vector<uint16_t> k(static_cast<size_t>(n));
+    double mag = 0;
+    for (int i = 0; i < n; ++i) {
+      k[i] = f32_to_fp16(xs[i]);
+      mag += std::abs(q[i] * fp16_to_f32(k[i]));
+    }
+    EXPECT_NEAR(dot_f16(q.data(), k.data(), n), dot_f16_ref(q.data(), k.data(), n), 1e-6 * (1 + mag)) << n;
+    auto y1 = q, y2 = q;
+    axpy_f16(y1.data(), 0.37f, k.data(), n);
+    axpy_f16_ref(y2.data(), 0.37f, k.data(), n);
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(y1[i], y2[i], 1e-6f * (1 + std::abs(y2[i])));
+  }
 }
 
 }  // namespace
