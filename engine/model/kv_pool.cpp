@@ -9,8 +9,10 @@ namespace tern {
 KvPool::KvPool(int n_layers, int kv_dim, int block_size, int n_blocks, KvType type)
     : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks), type_(type) {
   const size_t bytes = static_cast<size_t>(n_slots()) * static_cast<size_t>(kv_dim) * static_cast<size_t>(elem_bytes());
-  k_.assign(static_cast<size_t>(n_layers), std::vector<uint8_t>(bytes));
-  v_.assign(static_cast<size_t>(n_layers), std::vector<uint8_t>(bytes));
+  for (int l = 0; l < n_layers; ++l) {
+    k_.push_back(std::make_unique_for_overwrite<uint8_t[]>(bytes));
+    v_.push_back(std::make_unique_for_overwrite<uint8_t[]>(bytes));
+  }
 }
 
 int KvPool::blocks_for_bytes(int64_t bytes, int n_layers, int kv_dim, int block_size, KvType type) {
@@ -19,15 +21,15 @@ int KvPool::blocks_for_bytes(int64_t bytes, int n_layers, int kv_dim, int block_
 }
 
 const void* KvPool::k_row(int layer, int64_t slot) const {
-  return k_[static_cast<size_t>(layer)].data() + slot * kv_dim_ * elem_bytes();
+  return k_[static_cast<size_t>(layer)].get() + slot * kv_dim_ * elem_bytes();
 }
 const void* KvPool::v_row(int layer, int64_t slot) const {
-  return v_[static_cast<size_t>(layer)].data() + slot * kv_dim_ * elem_bytes();
+  return v_[static_cast<size_t>(layer)].get() + slot * kv_dim_ * elem_bytes();
 }
 
 void KvPool::write(int layer, int64_t slot, const float* k, const float* v) {
-  uint8_t* kd = k_[static_cast<size_t>(layer)].data() + slot * kv_dim_ * elem_bytes();
-  uint8_t* vd = v_[static_cast<size_t>(layer)].data() + slot * kv_dim_ * elem_bytes();
+  uint8_t* kd = k_[static_cast<size_t>(layer)].get() + slot * kv_dim_ * elem_bytes();
+  uint8_t* vd = v_[static_cast<size_t>(layer)].get() + slot * kv_dim_ * elem_bytes();
   if (type_ == KvType::kF32) {
     std::memcpy(kd, k, sizeof(float) * static_cast<size_t>(kv_dim_));
     std::memcpy(vd, v, sizeof(float) * static_cast<size_t>(kv_dim_));
@@ -50,8 +52,8 @@ void KvPool::copy_block(int src, int dst) {
   for (int l = 0; l < n_layers_; ++l) {
     auto& K = k_[static_cast<size_t>(l)];
     auto& V = v_[static_cast<size_t>(l)];
-    std::memmove(K.data() + static_cast<size_t>(dst) * n, K.data() + static_cast<size_t>(src) * n, n);
-    std::memmove(V.data() + static_cast<size_t>(dst) * n, V.data() + static_cast<size_t>(src) * n, n);
+    std::memmove(K.get() + static_cast<size_t>(dst) * n, K.get() + static_cast<size_t>(src) * n, n);
+    std::memmove(V.get() + static_cast<size_t>(dst) * n, V.get() + static_cast<size_t>(src) * n, n);
   }
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "tern/status.h"
@@ -46,7 +47,10 @@ class KvPool {
   int elem_bytes() const { return type_ == KvType::kF32 ? 4 : 2; }
   int n_layers_, kv_dim_, block_size_, n_blocks_;
   KvType type_;
-  std::vector<std::vector<uint8_t>> k_, v_;  // per layer
+  // Per layer; allocated without zero-filling so that pages are only faulted
+  // in when first written (a large pool costs nothing until used). Slots are
+  // always written before they are read.
+  std::vector<std::unique_ptr<uint8_t[]>> k_, v_;
 };
 
 }  // namespace tern
