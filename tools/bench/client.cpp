@@ -9,8 +9,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 
 namespace tern::bench {
@@ -177,7 +175,6 @@ asio::awaitable<HttpResult> ConnectionPool::post(
     } else if (ec) {
       res.error = got_bytes ? "read" : "closed";
       res.detail = ec.message();
-      if (std::getenv("TERN_BENCH_DEBUG")) std::fprintf(stderr, "tern bench: %s: %s\n", res.error.c_str(), ec.message().c_str());
     } else if (p.keep_alive()) {
       idle_.push_back(std::move(conn));
     }

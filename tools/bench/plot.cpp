@@ -54,7 +54,8 @@ std::string tick_label(double v, double step) {
 
 // One panel: axes from 0 (or the data's minimum for x when zero_x is false).
 std::string panel(double px, double py, double w, double h, const std::string& title, const std::string& xl,
-                  const std::string& yl, const std::vector<Series>& series, bool zero_x, double ymax_fixed = 0) {
+                  const std::string& yl, const std::vector<Series>& series, bool zero_x, double ymax_fixed = 0,
+                  bool legend_bottom_right = false) {
   double xmin = zero_x ? 0 : 1e300, xmax = 0, ymax = 0;
   for (const auto& s : series)
     for (size_t i = 0; i < s.x.size(); ++i) {
@@ -108,12 +109,15 @@ std::string panel(double px, double py, double w, double h, const std::string& t
                "\" font-size=\"9\" fill=\"#555\">" + esc(s.labels[i]) + "</text>\n";
       }
   }
-  double ly = t + 8;
+  double ly = legend_bottom_right ? b - 8 - 14.0 * static_cast<double>(series.size() - 1) : t + 8;
+  const double lx = legend_bottom_right ? r - 110 : l + 8;
+  o += "<rect x=\"" + fmt("%.1f", lx - 4) + "\" y=\"" + fmt("%.1f", ly - 8) + "\" width=\"100\" height=\"" +
+       fmt("%.1f", 14.0 * static_cast<double>(series.size()) + 2) + "\" fill=\"white\" fill-opacity=\"0.85\"/>\n";
   for (const auto& s : series) {
-    o += "<line x1=\"" + fmt("%.1f", l + 8) + "\" x2=\"" + fmt("%.1f", l + 28) + "\" y1=\"" + fmt("%.1f", ly) +
+    o += "<line x1=\"" + fmt("%.1f", lx) + "\" x2=\"" + fmt("%.1f", lx + 20) + "\" y1=\"" + fmt("%.1f", ly) +
          "\" y2=\"" + fmt("%.1f", ly) + "\" stroke=\"" + s.color + "\" stroke-width=\"2\"" +
          (s.dashed ? " stroke-dasharray=\"5,3\"" : "") + "/>\n";
-    o += "<text x=\"" + fmt("%.1f", l + 32) + "\" y=\"" + fmt("%.1f", ly + 4) + "\">" + esc(s.name) + "</text>\n";
+    o += "<text x=\"" + fmt("%.1f", lx + 24) + "\" y=\"" + fmt("%.1f", ly + 4) + "\">" + esc(s.name) + "</text>\n";
     ly += 14;
   }
   o += "</g>\n";
@@ -149,7 +153,7 @@ std::string plot_throughput_latency(const std::vector<PointReport>& points, cons
       p99.x.push_back(p.output_throughput);
       p99.y.push_back(s.p99);
     }
-    body += panel(k * pw, 24, pw, ph, metrics[k].name, "output tokens/s", metrics[k].name, {p50, p99}, true);
+    body += panel(k * pw, 24, pw, ph, metrics[k].name, "output tokens/s", metrics[k].name, {p50, p99}, false);
   }
   return svg(3 * pw, ph + 30, body, title + " — latency against throughput across the sweep");
 }
@@ -171,7 +175,7 @@ std::string plot_latency_cdf(const std::vector<PointReport>& points, const std::
       ss.push_back(std::move(s));
     }
     body += panel(k * pw, 24, pw, ph, k == 0 ? "TTFT distribution" : "E2E latency distribution",
-                  k == 0 ? "TTFT (ms)" : "E2E latency (ms)", "fraction of requests", ss, true, 1.0);
+                  k == 0 ? "TTFT (ms)" : "E2E latency (ms)", "fraction of requests", ss, true, 1.0, true);
   }
   return svg(2 * pw, ph + 30, body, title + " — cumulative latency distributions");
 }

@@ -24,7 +24,11 @@ void print_table(const std::vector<PointReport>& points, const Slo& slo, bool co
   }
   std::fprintf(out, "latencies in ms; goodput in requests/s meeting the SLO; cpu%%: this process, of one core\n");
   for (const auto& p : points)
-    for (const auto& [kind, n] : p.errors) std::fprintf(out, "  %s: %zu x %s\n", p.label.c_str(), n, kind.c_str());
+    for (const auto& [kind, n] : p.errors) {
+      auto ex = p.error_examples.find(kind);
+      std::fprintf(out, "  %s: %zu x %s%s%s\n", p.label.c_str(), n, kind.c_str(),
+                   ex == p.error_examples.end() ? "" : ": ", ex == p.error_examples.end() ? "" : ex->second.c_str());
+    }
 }
 
 static json summary_json(const Summary& s) {
@@ -39,6 +43,7 @@ json point_json(const PointReport& p) {
             {"succeeded", p.succeeded},
             {"failed", p.failed},
             {"errors", p.errors},
+            {"error_examples", p.error_examples},
             {"duration_s", p.duration_s},
             {"request_throughput", p.request_throughput},
             {"output_throughput", p.output_throughput},

@@ -98,16 +98,20 @@ void ResponseReader::finish(const HttpResult& http, Clock::time_point end, Reque
   r.e2e_ms = ms_between(sent_, end);
   if (!http.error.empty()) {
     r.error = http.error;
+    r.error_detail = http.detail;
   } else if (http.status != 200) {
     r.error = "http_" + std::to_string(http.status);
+    r.error_detail = body_.substr(0, 300);
   } else if (stream_) {
-    if (!stream_error_.empty()) r.error = "stream_error";
+    if (!stream_error_.empty()) r.error = "stream_error", r.error_detail = stream_error_;
   } else {
     json j = json::parse(body_, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       r.error = "bad_json";
+      r.error_detail = body_.substr(0, 300);
     } else if (auto err = j.find("error"); err != j.end() && !err->is_null()) {
       r.error = "api_error";
+      r.error_detail = err->dump();
     } else {
       if (auto ch = j.find("choices"); ch != j.end() && ch->is_array() && !ch->empty())
         text_ = output_of((*ch)[0]);

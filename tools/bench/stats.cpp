@@ -119,6 +119,7 @@ PointReport aggregate(const std::vector<RequestRecord>& records, double duration
     if (!r.ok()) {
       ++p.failed;
       ++p.errors[r.error];
+      if (!r.error_detail.empty()) p.error_examples.emplace(r.error, r.error_detail.substr(0, 300));
       continue;
     }
     ++p.succeeded;

@@ -31,6 +31,7 @@ struct RequestRecord {
   int chunks = 0;          // output-carrying chunks
   bool usage_reported = false;
   std::string error;       // empty: success; else a kind ("http_429", "timeout", ...)
+  std::string error_detail;  // the server's message or the socket error
 
   bool ok() const { return error.empty(); }
   // TPOT in ms, or nullopt with fewer than two output tokens.
@@ -81,6 +82,7 @@ struct PointReport {
   size_t slo_met = 0;
   double goodput = 0;             // requests meeting the SLO per second
   std::map<std::string, size_t> errors;
+  std::map<std::string, std::string> error_examples;  // kind -> first detail
   double cost_per_request = 0, cost_total = 0;  // USD, over succeeded requests
   double client_cpu_s = 0, client_cpu_pct = 0;  // this process, % of one core
   // Quantiles 0,1,..,100 % of TTFT and E2E for the CDF plots.
