@@ -48,9 +48,47 @@ void ThreadPool::worker_main(int index) {
     }
     seen = e;
     if (stop_.load(std::memory_order_acquire)) return;
-    (*job_)(index, n_threads_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (shared_.load(std::memory_order_acquire)) {
+      // seq_cst pairs with the caller's close-then-check (see run_shared).
+      active_.fetch_add(1, std::memory_order_seq_cst);
+      if (open_.load(std::memory_order_seq_cst) && epoch_.load(std::memory_order_seq_cst) == e)
+        (*job_)(index, n_threads_);
+      active_.fetch_sub(1, std::memory_order_seq_cst);
+    } else {
+      // `e` may have been a run_shared region we slept through, followed by
+      // this run() region: take the region from the current epoch.
+      if (epoch_.load(std::memory_order_acquire) != e) continue;
+      (*job_)(index, n_threads_);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
   }
+}
+
+void ThreadPool::run_shared(const std::function<void(int, int)>& fn) {
+  ++regions_;
+  if (n_threads_ == 1) {
+    fn(0, 1);
+    return;
+  }
+  job_ = &fn;
+  shared_.store(true, std::memory_order_release);
+  open_.store(true, std::memory_order_seq_cst);
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  epoch_.notify_all();
+  fn(0, n_threads_);
+  auto t0 = std::chrono::steady_clock::now();
+  // Close, then wait for those inside. A worker that increments active_
+  // after our load below sees open_ == false (seq_cst order) and skips.
+  open_.store(false, std::memory_order_seq_cst);
+  for (int spin = 0; active_.load(std::memory_order_seq_cst) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      TERN_PAUSE();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  wait_ns_ += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -60,6 +98,7 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
     return;
   }
   job_ = &fn;
+  shared_.store(false, std::memory_order_release);
   pending_.store(n_threads_ - 1, std::memory_order_release);
   epoch_.fetch_add(1, std::memory_order_acq_rel);
   epoch_.notify_all();
@@ -88,10 +127,16 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     fn(0, n, 0);
     return;
   }
-  run([&](int ti, int nt) {
-    const int64_t b0 = blocks * ti / nt, b1 = blocks * (ti + 1) / nt;
-    const int64_t begin = b0 * grain, end = std::min(n, b1 * grain);
-    if (begin < end) fn(begin, end, ti);
+  // Chunks are claimed dynamically so that a worker that is not running
+  // right now (oversubscribed cores) leaves its share to the others.
+  const int64_t chunks = std::min<int64_t>(blocks, 4 * int64_t{n_threads_});
+  std::atomic<int64_t> next{0};
+  run_shared([&](int ti, int) {
+    for (int64_t c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const int64_t b0 = blocks * c / chunks, b1 = blocks * (c + 1) / chunks;
+      const int64_t begin = b0 * grain, end = std::min(n, b1 * grain);
+      if (begin < end) fn(begin, end, ti);
+    }
   });
 }
 

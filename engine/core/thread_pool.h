@@ -29,8 +29,17 @@ class ThreadPool {
   // fn(thread_index, n_threads) on every worker, the caller included.
   void run(const std::function<void(int, int)>& fn);
 
-  // Split [0, n) into contiguous chunks, one per worker, each a multiple of
-  // `grain` (except the last). fn(begin, end, thread_index).
+  // Like run(), but only the caller is guaranteed to call fn: workers that
+  // wake up while the region is still open join it, late ones skip it. For
+  // work that threads claim from a shared counter, so that a worker the OS
+  // has not scheduled (oversubscribed cores) never delays the caller. The
+  // caller returns once every worker that joined has left fn.
+  void run_shared(const std::function<void(int, int)>& fn);
+
+  // Split [0, n) into contiguous chunks (up to 4 per worker), each a
+  // multiple of `grain` (except the last), claimed dynamically by whichever
+  // workers are running. fn(begin, end, thread_index); a thread index may
+  // receive several chunks.
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn);
 
   // Regions run so far and nanoseconds the caller spent waiting for the
@@ -46,6 +55,9 @@ class ThreadPool {
   const std::function<void(int, int)>* job_ = nullptr;
   std::atomic<uint32_t> epoch_{0};
   std::atomic<int> pending_{0};
+  std::atomic<bool> shared_{false};  // the current region is a run_shared one
+  std::atomic<bool> open_{false};    // run_shared: late workers may still join
+  std::atomic<int> active_{0};       // run_shared: workers inside fn
   std::atomic<bool> stop_{false};
   uint64_t regions_ = 0;
   uint64_t wait_ns_ = 0;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "kernels/matmul_impl.h"
 #include "kernels/quant.h"
@@ -123,17 +124,34 @@ void matmul(ThreadPool& pool, const WeightView& W, const float* X, int64_t n_tok
     k->gemm(a, 0, W.rows);
     return;
   }
-  std::atomic<int> arrived{0};
-  pool.run([&](int ti, int n) {
+  // Work is claimed in chunks from shared counters rather than split
+  // statically: a worker the OS has not scheduled yet (a loaded machine, a
+  // server sharing cores with its clients) then delays nobody, because the
+  // running threads take its share. The only wait is for activation chunks
+  // already being quantized.
+  const int64_t chunks = std::min<int64_t>(row_blocks, 4 * int64_t{nt});
+  std::atomic<int64_t> next_prep{0}, prepped{0}, next_chunk{0};
+  constexpr int64_t kPrepChunk = 4;  // tokens per activation-quantization claim
+  pool.run_shared([&](int, int) {
     if (prep_inside) {
-      const int64_t t0 = n_tok * ti / n, t1 = n_tok * (ti + 1) / n;
-      for (int64_t t = t0; t < t1; ++t) k->prep(X + t * W.cols, W.cols, act + t * a.act_stride);
-      arrived.fetch_add(1, std::memory_order_acq_rel);
-      while (arrived.load(std::memory_order_acquire) < n) __builtin_ia32_pause();
+      for (int64_t t0; (t0 = next_prep.fetch_add(kPrepChunk, std::memory_order_relaxed)) < n_tok;) {
+        const int64_t t1 = std::min(n_tok, t0 + kPrepChunk);
+        for (int64_t t = t0; t < t1; ++t) k->prep(X + t * W.cols, W.cols, act + t * a.act_stride);
+        prepped.fetch_add(t1 - t0, std::memory_order_acq_rel);
+      }
+      for (int spin = 0; prepped.load(std::memory_order_acquire) < n_tok; ++spin) {
+        if (spin < 2000) {
+          __builtin_ia32_pause();
+        } else {
+          std::this_thread::yield();
+        }
+      }
     }
-    const int64_t b0 = row_blocks * ti / n, b1 = row_blocks * (ti + 1) / n;
-    const int64_t r0 = b0 * grain, r1 = std::min(W.rows, b1 * grain);
-    if (r0 < r1) k->gemm(a, r0, r1);
+    for (int64_t c; (c = next_chunk.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const int64_t b0 = row_blocks * c / chunks, b1 = row_blocks * (c + 1) / chunks;
+      const int64_t r0 = b0 * grain, r1 = std::min(W.rows, b1 * grain);
+      if (r0 < r1) k->gemm(a, r0, r1);
+    }
   });
 }
 

@@ -45,5 +45,22 @@ TEST(ThreadPoolTest, OversubscribedPoolStillCompletes) {
   EXPECT_EQ(sum.load(), 200 * 1600);
 }
 
+TEST(ThreadPoolTest, RunSharedMixedWithRunNeverLosesOrRepeatsWork) {
+  // Alternate claim-based and all-worker regions on an oversubscribed pool:
+  // every item of every region is done exactly once, every run() region is
+  // seen by every worker exactly once.
+  ThreadPool pool(6);
+  for (int rep = 0; rep < 300; ++rep) {
+    std::atomic<int> next{0}, done{0};
+    pool.run_shared([&](int, int) {
+      for (int i; (i = next.fetch_add(1)) < 64;) done++;
+    });
+    ASSERT_EQ(done.load(), 64);
+    std::atomic<int> calls{0};
+    pool.run([&](int, int) { calls++; });
+    ASSERT_EQ(calls.load(), 6);
+  }
+}
+
 }  // namespace
 }  // namespace tern
