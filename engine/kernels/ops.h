@@ -50,6 +50,17 @@ void axpy(float* y, float s, const float* x, int64_t n);
 float dot_f16(const float* q, const uint16_t* k, int64_t n);
 void axpy_f16(float* y, float s, const uint16_t* x, int64_t n);
 float dot_f16_ref(const float* q, const uint16_t* k, int64_t n);
+
+// Paged attention over F16 rows gathered by pointer (one per position):
+//   scores[p] = q [dim] . rows[p] [dim]                       (dot_rows_f16)
+//   out [dim] = sum_p w[p] * rows[p] [dim]                    (weighted_sum_f16)
+// The SIMD paths keep the output in registers across positions instead of
+// a load/store per position; dim must be a multiple of 8 for them (else the
+// scalar path runs).
+void dot_rows_f16(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores);
+void weighted_sum_f16(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out);
+void dot_rows_f16_ref(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores);
+void weighted_sum_f16_ref(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out);
 void axpy_f16_ref(float* y, float s, const uint16_t* x, int64_t n);
 
 }  // namespace tern::kernels

@@ -7,6 +7,8 @@ namespace tern::kernels {
 namespace detail {
 float dot_f16_avx2(const float* q, const uint16_t* k, int64_t n);
 void axpy_f16_avx2(float* y, float s, const uint16_t* x, int64_t n);
+void dot_rows_f16_avx2(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores);
+void weighted_sum_f16_avx2(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out);
 }  // namespace detail
 
 namespace {
@@ -24,6 +26,15 @@ float dot_f16(const float* q, const uint16_t* k, int64_t n) {
 }
 void axpy_f16(float* y, float s, const uint16_t* x, int64_t n) {
   kAvx2 ? detail::axpy_f16_avx2(y, s, x, n) : axpy_f16_ref(y, s, x, n);
+}
+
+void dot_rows_f16(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores) {
+  if (kAvx2 && dim % 8 == 0) return detail::dot_rows_f16_avx2(q, rows, n_rows, dim, scores);
+  dot_rows_f16_ref(q, rows, n_rows, dim, scores);
+}
+void weighted_sum_f16(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out) {
+  if (kAvx2 && dim % 8 == 0) return detail::weighted_sum_f16_avx2(w, rows, n_rows, dim, out);
+  weighted_sum_f16_ref(w, rows, n_rows, dim, out);
 }
 
 }  // namespace tern::kernels

@@ -94,4 +94,13 @@ void axpy_f16_ref(float* y, float s, const uint16_t* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += s * fp16_to_f32(x[i]);
 }
 
+void dot_rows_f16_ref(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores) {
+  for (int64_t p = 0; p < n_rows; ++p) scores[p] = dot_f16_ref(q, rows[p], dim);
+}
+
+void weighted_sum_f16_ref(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out) {
+  for (int64_t i = 0; i < dim; ++i) out[i] = 0.0f;
+  for (int64_t p = 0; p < n_rows; ++p) axpy_f16_ref(out, w[p], rows[p], dim);
+}
+
 }  // namespace tern::kernels

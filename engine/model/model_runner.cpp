@@ -11,6 +11,8 @@ namespace tern {
 ModelRunner::ModelRunner(const Model& model, KvPool& kv, ThreadPool& pool)
     : model_(model), kv_(kv), pool_(pool) {
   scores_.resize(static_cast<size_t>(pool.size()));
+  krows_.resize(static_cast<size_t>(pool.size()));
+  vrows_.resize(static_cast<size_t>(pool.size()));
 }
 
 void ModelRunner::resize(int64_t n) {
@@ -182,15 +184,12 @@ void ModelRunner::attention(int l, const ForwardBatch& b, int64_t n) {
         for (int i = 0; i < hd; ++i) qh[i] = round_f16(q[i]);
         q = qh;
       }
-      for (int32_t p = 0; p <= pos; ++p) {
-        const int64_t slot = int64_t{table[static_cast<size_t>(p / bs)]} * bs + p % bs;
-        sc[static_cast<size_t>(p)] =
-            (f32 ? kernels::dot_f32(q, static_cast<const float*>(kv_.k_row(l, slot)) + g * hd, hd)
-                 : kernels::dot_f16(q, static_cast<const uint16_t*>(kv_.k_row(l, slot)) + g * hd, hd)) *
-            scale;
-      }
       float* out = &att_[t * qd + h * hd];
       if (f32) {
+        for (int32_t p = 0; p <= pos; ++p) {
+          const int64_t slot = int64_t{table[static_cast<size_t>(p / bs)]} * bs + p % bs;
+          sc[static_cast<size_t>(p)] = kernels::dot_f32(q, static_cast<const float*>(kv_.k_row(l, slot)) + g * hd, hd) * scale;
+        }
         kernels::softmax(sc.data(), pos + 1);
         std::memset(out, 0, sizeof(float) * static_cast<size_t>(hd));
         for (int32_t p = 0; p <= pos; ++p) {
@@ -199,15 +198,24 @@ void ModelRunner::attention(int l, const ForwardBatch& b, int64_t n) {
         }
         continue;
       }
-      // F16 cache: weights rounded to f16 before weights @ V (f16 products,
-      // f32 sums), as llama.cpp's non-flash attention does.
-      kernels::softmax(sc.data(), pos + 1);
-      std::memset(out, 0, sizeof(float) * static_cast<size_t>(hd));
+      // F16 cache: gather the rows of positions 0..pos once per (token, head),
+      // then scores, softmax and weights @ V in two kernels. The weights are
+      // rounded to f16 first (f16 products, f32 sums), as in llama.cpp's
+      // non-flash attention.
+      std::vector<const uint16_t*>& kr = krows_[static_cast<size_t>(ti)];
+      std::vector<const uint16_t*>& vr = vrows_[static_cast<size_t>(ti)];
+      kr.resize(static_cast<size_t>(pos) + 1);
+      vr.resize(static_cast<size_t>(pos) + 1);
       for (int32_t p = 0; p <= pos; ++p) {
         const int64_t slot = int64_t{table[static_cast<size_t>(p / bs)]} * bs + p % bs;
-        kernels::axpy_f16(out, round_f16(sc[static_cast<size_t>(p)]),
-                          static_cast<const uint16_t*>(kv_.v_row(l, slot)) + g * hd, hd);
+        kr[static_cast<size_t>(p)] = static_cast<const uint16_t*>(kv_.k_row(l, slot)) + g * hd;
+        vr[static_cast<size_t>(p)] = static_cast<const uint16_t*>(kv_.v_row(l, slot)) + g * hd;
       }
+      kernels::dot_rows_f16(q, kr.data(), pos + 1, hd, sc.data());
+      for (int32_t p = 0; p <= pos; ++p) sc[static_cast<size_t>(p)] *= scale;
+      kernels::softmax(sc.data(), pos + 1);
+      for (int32_t p = 0; p <= pos; ++p) sc[static_cast<size_t>(p)] = round_f16(sc[static_cast<size_t>(p)]);
+      kernels::weighted_sum_f16(sc.data(), vr.data(), pos + 1, hd, out);
     }
   });
 }

@@ -58,6 +58,7 @@ class ModelRunner {
   std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_, rows_;
   std::vector<std::vector<float>> scores_;  // per thread: [context] attention weights
   std::vector<float> rope_cos_, rope_sin_;  // [n, n_rot / 2]
+  std::vector<std::vector<const uint16_t*>> krows_, vrows_;  // per thread: gathered F16 K/V rows
 };
 
 }  // namespace tern

@@ -124,5 +124,29 @@ TEST(OpsTest, F16AttentionOpsMatchScalarTwins) {
   }
 }
 
+TEST(OpsTest, PagedF16AttentionKernelsMatchScalarTwins) {
+  for (int dim : {8, 64, 72, 128, 13}) {
+    for (int n_rows : {1, 3, 4, 9, 130}) {
+      std::vector<std::vector<uint16_t>> store(static_cast<size_t>(n_rows));
+      std::vector<const uint16_t*> rows;
+      double mag = 0;
+      auto q = random_vec(dim, 99), w = random_vec(n_rows, 98);
+      for (int p = 0; p < n_rows; ++p) {
+        auto v = random_vec(dim, 200 + p);
+        for (float x : v) store[p].push_back(f32_to_fp16(x));
+        rows.push_back(store[p].data());
+        for (int i = 0; i < dim; ++i) mag += std::abs(q[i] * v[i]);
+      }
+      std::vector<float> s1(n_rows), s2(n_rows), o1(dim), o2(dim);
+      dot_rows_f16(q.data(), rows.data(), n_rows, dim, s1.data());
+      dot_rows_f16_ref(q.data(), rows.data(), n_rows, dim, s2.data());
+      for (int p = 0; p < n_rows; ++p) EXPECT_NEAR(s1[p], s2[p], 1e-6 * (1 + mag)) << dim << " " << n_rows;
+      weighted_sum_f16(w.data(), rows.data(), n_rows, dim, o1.data());
+      weighted_sum_f16_ref(w.data(), rows.data(), n_rows, dim, o2.data());
+      for (int i = 0; i < dim; ++i) EXPECT_NEAR(o1[i], o2[i], 1e-5 * (1 + std::abs(o2[i]))) << dim << " " << n_rows;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tern::kernels
