@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ class BenchE2E : public ::testing::Test {
     std::string port = std::to_string(port_);
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // no orphaned server if ctest kills the test
       std::string log = (dir_ / "serve.log").string();
       freopen(log.c_str(), "w", stderr);
       execl(TERN_BIN, TERN_BIN, "serve", "-m", model_.c_str(), "--port", port.c_str(), "--threads", "1",
