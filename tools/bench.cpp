@@ -202,9 +202,11 @@ int bench_main(int argc, char** argv) {
     r.concurrency = lp.concurrency;
     r.rate = lp.rate;
     r.client_cpu_s = run.cpu_s;
+    r.dropped = run.dropped;
     r.client_cpu_pct = run.duration_s > 0 ? 100 * run.cpu_s / run.duration_s : 0;
-    std::fprintf(stderr, "  %-12s %zu ok, %zu failed, %.2f req/s, %.1f output tok/s, %zu connection(s)\n",
-                 r.label.c_str(), r.succeeded, r.failed, r.request_throughput, r.output_throughput, run.connections);
+    std::fprintf(stderr, "  %-12s %zu ok, %zu failed, %.2f req/s, %.1f output tok/s, %zu connection(s)%s\n",
+                 r.label.c_str(), r.succeeded, r.failed, r.request_throughput, r.output_throughput, run.connections,
+                 run.dropped ? (", " + std::to_string(run.dropped) + " arrivals dropped").c_str() : "");
     reports.push_back(std::move(r));
   }
   print_table(reports, slo, prices.any(), stdout);

@@ -42,6 +42,7 @@ json point_json(const PointReport& p) {
             {"requests", p.requests},
             {"succeeded", p.succeeded},
             {"failed", p.failed},
+            {"dropped", p.dropped},
             {"errors", p.errors},
             {"error_examples", p.error_examples},
             {"duration_s", p.duration_s},

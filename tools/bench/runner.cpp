@@ -70,6 +70,7 @@ class Phase {
 
   std::vector<RequestRecord> records;
   Clock::time_point first_send, last_done;
+  size_t dropped() const { return dropped_; }
 
  private:
   template <class F>
@@ -215,6 +216,7 @@ PointRun run_point(const RunOptions& o, Workload& w, const LoadPoint& p) {
   if (!out.records.empty())
     out.duration_s = std::chrono::duration<double>(phase.last_done - phase.first_send).count();
   out.connections = pool.opened();
+  out.dropped = phase.dropped();
   return out;
 }
 

@@ -41,6 +41,7 @@ struct PointRun {
   double duration_s = 0;
   double cpu_s = 0;                    // this process, user + system
   size_t connections = 0;
+  size_t dropped = 0;                  // open-loop arrivals over --max-inflight
 };
 
 PointRun run_point(const RunOptions& o, Workload& w, const LoadPoint& p);

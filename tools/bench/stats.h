@@ -72,6 +72,7 @@ struct PointReport {
   double concurrency = 0;     // closed loop
   double rate = 0;            // open loop, requests/s
   size_t requests = 0, succeeded = 0, failed = 0;
+  size_t dropped = 0;         // open-loop arrivals not sent (--max-inflight)
   double duration_s = 0;      // first send -> last completion of measured requests
   double request_throughput = 0;  // succeeded / duration
   double output_throughput = 0;   // output tokens / s
