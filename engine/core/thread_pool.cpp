@@ -17,6 +17,21 @@ namespace {
 // A few µs of spinning before sleeping or yielding: covers the gap between
 // two regions of one forward pass without burning a core another process needs.
 constexpr int kSpinIterations = 4000;
+// Waits until done() holds: spins briefly, then yields the core, and
+// returns the nanoseconds waited (the region's synchronization cost).
+template <typename Done>
+uint64_t spin_then_yield(Done done) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int spin = 0; !done(); ++spin) {
+    if (spin < kSpinIterations) {
+      TERN_PAUSE();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -76,19 +91,10 @@ void ThreadPool::run_shared(const std::function<void(int, int)>& fn) {
   epoch_.fetch_add(1, std::memory_order_acq_rel);
   epoch_.notify_all();
   fn(0, n_threads_);
-  auto t0 = std::chrono::steady_clock::now();
   // Close, then wait for those inside. A worker that increments active_
   // after our load below sees open_ == false (seq_cst order) and skips.
   open_.store(false, std::memory_order_seq_cst);
-  for (int spin = 0; active_.load(std::memory_order_seq_cst) != 0; ++spin) {
-    if (spin < kSpinIterations) {
-      TERN_PAUSE();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-  wait_ns_ += static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  wait_ns_ += spin_then_yield([&] { return active_.load(std::memory_order_seq_cst) == 0; });
 }
 
 void ThreadPool::run(const std::function<void(int, int)>& fn) {
@@ -103,18 +109,9 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   epoch_.fetch_add(1, std::memory_order_acq_rel);
   epoch_.notify_all();
   fn(0, n_threads_);
-  auto t0 = std::chrono::steady_clock::now();
   // Spin briefly, then yield: on an oversubscribed machine (a server and its
   // clients on 2 cores) a pure spin would keep a late worker off the CPU.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) {
-      TERN_PAUSE();
-    } else {
-      std::this_thread::yield();
-    }
-  }
-  wait_ns_ += static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  wait_ns_ += spin_then_yield([&] { return pending_.load(std::memory_order_acquire) == 0; });
   job_ = nullptr;
 }
 

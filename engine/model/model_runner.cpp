@@ -54,21 +54,24 @@ Status ModelRunner::validate(const ForwardBatch& b) const {
   return Status::Ok();
 }
 
-Status ModelRunner::forward(const ForwardBatch& b, float* logits) {
-  TERN_RETURN_IF_ERROR(validate(b));
+// x[t] = token_embd[tokens[t]], then every layer.       x: [n, dim]
+void ModelRunner::run_layers(const ForwardBatch& b, int64_t n) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
-  const int64_t n = static_cast<int64_t>(b.tokens.size());
   resize(n);
-
-  // x[t] = token_embd[tokens[t]]                       [n, dim]
   const int64_t emb_row = row_bytes(w.token_embd.type, c.dim);
   for (int64_t t = 0; t < n; ++t)
     kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + b.tokens[t] * emb_row,
                             &x_[t * c.dim], c.dim);
-
   fill_rope_table(b, n);
   for (int l = 0; l < c.n_layers; ++l) layer(l, b, n);
+}
+
+Status ModelRunner::forward(const ForwardBatch& b, float* logits) {
+  TERN_RETURN_IF_ERROR(validate(b));
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  run_layers(b, static_cast<int64_t>(b.tokens.size()));
 
   // logits[r] = output @ rmsnorm(x[logit_rows[r]])     [n_out, vocab]
   const int64_t n_out = static_cast<int64_t>(b.logit_rows.size());
@@ -85,13 +88,7 @@ Status ModelRunner::embed(const ForwardBatch& b, float* out) {
   const ModelConfig& c = model_.config();
   const ModelWeights& w = model_.weights();
   const int64_t n = static_cast<int64_t>(b.tokens.size());
-  resize(n);
-  const int64_t emb_row = row_bytes(w.token_embd.type, c.dim);
-  for (int64_t t = 0; t < n; ++t)
-    kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + b.tokens[t] * emb_row,
-                            &x_[t * c.dim], c.dim);
-  fill_rope_table(b, n);
-  for (int l = 0; l < c.n_layers; ++l) layer(l, b, n);
+  run_layers(b, n);
   std::vector<float> row(static_cast<size_t>(c.dim));
   std::fill(out, out + c.dim, 0.0f);
   int64_t count = 0;

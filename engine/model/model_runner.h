@@ -46,6 +46,7 @@ class ModelRunner {
 
  private:
   Status validate(const ForwardBatch& b) const;
+  void run_layers(const ForwardBatch& b, int64_t n);  // embeddings + every layer into x_
   void layer(int l, const ForwardBatch& b, int64_t n);
   void attention(int l, const ForwardBatch& b, int64_t n);
   void resize(int64_t n);
