@@ -17,10 +17,12 @@ build: deps
 
 HOST ?= 127.0.0.1
 PORT ?= 8080
+# The model id clients send: the file name without .gguf (stories260K).
+ALIAS ?= $(basename $(notdir $(MODEL)))
 
 # Main job: the OpenAI-compatible server on the default model.
 run: build
-	./build/release/tern serve -m "$(MODEL)" --host $(HOST) --port $(PORT)
+	./build/release/tern serve -m "$(MODEL)" --host $(HOST) --port $(PORT) --alias "$(ALIAS)"
 
 # One-shot generation from the command line.
 generate: build
