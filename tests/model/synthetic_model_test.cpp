@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <unistd.h>
 
 #include "kernels/quant.h"
 #include "model_test_util.h"
@@ -78,7 +79,8 @@ std::string write_model(const Spec& s, const GgufFile& vocab) {
     add(p + "ffn_up.weight", s.ffn, s.dim, true);
     add(p + "ffn_down.weight", s.dim, s.ffn, true);
   }
-  const std::string path = ::testing::TempDir() + "tern-synth-" + s.arch + "-" +
+  // Per process: ctest runs this file's tests in parallel processes.
+  const std::string path = ::testing::TempDir() + "tern-synth-" + std::to_string(::getpid()) + "-" + s.arch + "-" +
                            std::string(type_traits(s.type).name) + s.skip_tensor + s.misshape_tensor + ".gguf";
   EXPECT_TRUE(w.write(path).ok());
   return path;
