@@ -1,5 +1,7 @@
 #include "template/lexer.h"
 
+#include "template/text.h"
+
 #include <cctype>
 #include <cstdint>
 
@@ -8,23 +10,6 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 class Lexer {
  public:
@@ -278,7 +263,7 @@ class Lexer {
           for (; k < n && i + k < src_.size() && std::isxdigit(static_cast<unsigned char>(src_[i + k])); ++k)
             cp = cp * 16 + static_cast<uint32_t>(std::stoi(std::string(1, src_[i + k]), nullptr, 16));
           if (k != n || cp > 0x10FFFF) return error(i - 2, "malformed \\" + std::string(1, e) + " escape");
-          append_utf8(value, cp);
+          text::append_utf8(value, cp);
           i += n;
           break;
         }

@@ -15,6 +15,8 @@ std::vector<size_t> code_point_starts(std::string_view s);
 int64_t code_point_count(std::string_view s);
 
 bool is_py_space(char c);
+// Appends code point `cp` (<= 0x10FFFF) to `out` as UTF-8.
+void append_utf8(std::string& out, uint32_t cp);
 // str.strip/lstrip/rstrip: `chars` empty means whitespace.
 std::string strip(std::string_view s, std::string_view chars, bool left, bool right);
 std::string upper(std::string_view s);
