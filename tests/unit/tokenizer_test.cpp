@@ -89,41 +89,41 @@ bool valid_utf8(const std::string& s) {
   return true;
 }
 
-class VocabVectors : public ::testing::TestWithParam<const char*> {};
+// Loads the vocab named by the parameter; skips when it is absent or of a
+// kind tern does not support. Tests use base and tok.
+class VocabVectors : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    base = std::string("tokenizers/ggml-vocab-") + GetParam() + ".gguf";
+    TERN_REQUIRE_ASSET(base);
+    TERN_REQUIRE_ASSET(base + ".inp");
+    file = open_asset(base);
+    ASSERT_NE(file, nullptr);
+    auto t = Tokenizer::from_gguf(*file);
+    if (!t.ok() && t.status().code() == StatusCode::kUnimplemented) {
+      GTEST_SKIP() << "not supported by tern yet: " << t.status().message();
+    }
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    tok = std::move(t).value();
+  }
+  std::string base;
+  std::unique_ptr<GgufFile> file;
+  std::unique_ptr<Tokenizer> tok;
+};
 
 TEST_P(VocabVectors, MatchesLlamaCpp) {
-  const std::string base = std::string("tokenizers/ggml-vocab-") + GetParam() + ".gguf";
-  TERN_REQUIRE_ASSET(base);
-  TERN_REQUIRE_ASSET(base + ".inp");
-  auto file = open_asset(base);
-  ASSERT_NE(file, nullptr);
-  auto tok = Tokenizer::from_gguf(*file);
-  if (!tok.ok() && tok.status().code() == StatusCode::kUnimplemented) {
-    GTEST_SKIP() << "not supported by tern yet: " << tok.status().message();
-  }
-  ASSERT_TRUE(tok.ok()) << tok.status().message();
 
   const auto cases = read_cases(test::asset(base + ".inp"), test::asset(base + ".out"));
   ASSERT_FALSE(cases.empty()) << "no test cases, or .inp/.out counts differ";
   for (const VocabCase& c : cases) {
-    const std::vector<TokenId> got = tok.value()->encode(c.input, false, false);
+    const std::vector<TokenId> got = tok->encode(c.input, false, false);
     EXPECT_EQ(got, c.expected) << "input '" << c.input << "'\n got      " << ids_str(got)
                                << "\n expected " << ids_str(c.expected);
   }
 }
 
 TEST_P(VocabVectors, DecodeAndStreamRoundTrip) {
-  const std::string base = std::string("tokenizers/ggml-vocab-") + GetParam() + ".gguf";
-  TERN_REQUIRE_ASSET(base);
-  TERN_REQUIRE_ASSET(base + ".inp");
-  auto file = open_asset(base);
-  ASSERT_NE(file, nullptr);
-  auto tok = Tokenizer::from_gguf(*file);
-  if (!tok.ok() && tok.status().code() == StatusCode::kUnimplemented) {
-    GTEST_SKIP() << "not supported by tern yet: " << tok.status().message();
-  }
-  ASSERT_TRUE(tok.ok()) << tok.status().message();
-  const Tokenizer& t = *tok.value();
+  const Tokenizer& t = *tok;
 
   for (const VocabCase& c : read_cases(test::asset(base + ".inp"), test::asset(base + ".out"))) {
     const std::vector<TokenId> ids = t.encode(c.input, false, false);
