@@ -4,7 +4,8 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang libclang-rt-dev
       libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libpcre2-dev
       libboost-dev libssl-dev libsqlite3-dev libxxhash-dev libyaml-cpp-dev
-      libcli11-dev libspdlog-dev libfmt-dev libhiredis-dev redis-server)
+      libcli11-dev libspdlog-dev libfmt-dev libhiredis-dev redis-server
+      libhnswlib-dev)
 # Node.js + npm run the end-to-end tests with the official openai client; a
 # machine that already has them (from any source) keeps its own.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
