@@ -1,0 +1,118 @@
+// store/redis_scripts.h — the Lua scripts that make RedisStore's multi-key
+// steps atomic (Redis runs a script without interleaving other commands).
+// Key layout (P = StoreConfig::key_prefix):
+//   P kv:<key>       the entry's value (string, PX ttl)
+//   P kt:<key>       set of the entry's tags (same ttl)
+//   P tag:<tag>      set of full entry keys carrying the tag (ttl >= its entries')
+//   P acct:<name>    hash {spent, reserved}
+//   P win:<name>:<i> window i's count (expires after two windows)
+//   P ledger         sorted set of JSON rows scored by ts_ms
+// Single-instance (or primary/replica) Redis only: the scripts touch keys
+// derived at run time, which Redis Cluster does not allow.
+#pragma once
+
+namespace tern::store::internal::lua {
+
+// KEYS[1] kv key, KEYS[2] kt key; ARGV[1] value, ARGV[2] ttl_ms, ARGV[3] tag
+// key prefix, ARGV[4..] tags.
+constexpr const char* kPut = R"lua(
+local ttl = tonumber(ARGV[2])
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[2])) do redis.call('SREM', ARGV[3] .. t, KEYS[1]) end
+redis.call('DEL', KEYS[2])
+if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
+for i = 4, #ARGV do
+  local tk = ARGV[3] .. ARGV[i]
+  local cur = redis.call('PTTL', tk)
+  redis.call('SADD', tk, KEYS[1])
+  redis.call('SADD', KEYS[2], ARGV[i])
+  if ttl <= 0 then redis.call('PERSIST', tk)
+  elseif cur == -2 or (cur >= 0 and cur < ttl) then redis.call('PEXPIRE', tk, ttl) end
+end
+if #ARGV >= 4 and ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+)lua";
+
+// KEYS: kv keys to delete; ARGV[1] tag key prefix, ARGV[2] kt prefix,
+// ARGV[3] kv prefix. Returns how many entries existed.
+constexpr const char* kEraseMany = R"lua(
+local n = 0
+for _, k in ipairs(KEYS) do
+  local kt = ARGV[2] .. string.sub(k, #ARGV[3] + 1)
+  for _, t in ipairs(redis.call('SMEMBERS', kt)) do redis.call('SREM', ARGV[1] .. t, k) end
+  redis.call('DEL', kt)
+  n = n + redis.call('DEL', k)
+end
+return n
+)lua";
+
+// KEYS[1] tag set; ARGV[1] tag key prefix, ARGV[2] the tag, ARGV[3] kt
+// prefix, ARGV[4] kv prefix.
+constexpr const char* kEraseTag = R"lua(
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local kt = ARGV[3] .. string.sub(k, #ARGV[4] + 1)
+  if redis.call('SISMEMBER', kt, ARGV[2]) == 1 then
+    for _, t in ipairs(redis.call('SMEMBERS', kt)) do
+      if t ~= ARGV[2] then redis.call('SREM', ARGV[1] .. t, k) end
+    end
+    redis.call('DEL', kt)
+    n = n + redis.call('DEL', k)
+  end
+end
+redis.call('DEL', KEYS[1])
+return n
+)lua";
+
+// Exact comparison of int64 sums given as decimal strings: Lua numbers are
+// doubles, so values are split into (high, low) parts of 9 decimal digits.
+// KEYS: account hashes; ARGV[1] amount, ARGV[1 + i] limit of KEYS[i].
+// Returns {1} or {0, i, spent, reserved}.
+constexpr const char* kReserve = R"lua(
+local function split(s)
+  s = tostring(s or '0')
+  if #s <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, -10)), tonumber(string.sub(s, -9))
+end
+local ah, al = split(ARGV[1])
+for i, k in ipairs(KEYS) do
+  local lim = ARGV[i + 1]
+  if string.sub(lim, 1, 1) ~= '-' then
+    local v = redis.call('HMGET', k, 'spent', 'reserved')
+    local sh, sl = split(v[1])
+    local rh, rl = split(v[2])
+    local lo = sl + rl + al
+    local hi = sh + rh + ah + math.floor(lo / 1e9)
+    lo = lo % 1e9
+    local lh, ll = split(lim)
+    if hi > lh or (hi == lh and lo > ll) then return {0, i, v[1] or '0', v[2] or '0'} end
+  end
+end
+for _, k in ipairs(KEYS) do redis.call('HINCRBY', k, 'reserved', ARGV[1]) end
+return {1}
+)lua";
+
+// KEYS: account hashes; ARGV[1] -reserved_amount, ARGV[2] actual.
+constexpr const char* kSettle = R"lua(
+for _, k in ipairs(KEYS) do
+  if redis.call('HINCRBY', k, 'reserved', ARGV[1]) < 0 then redis.call('HSET', k, 'reserved', 0) end
+  redis.call('HINCRBY', k, 'spent', ARGV[2])
+end
+return 1
+)lua";
+
+// KEYS[1] current window, KEYS[2] previous; ARGV[1] amount, ARGV[2] limit
+// (< 0 unlimited), ARGV[3] window_ms, ARGV[4] elapsed ms in the current
+// window, ARGV[5] 1 = check, 0 = add unconditionally. Returns {allowed, cur, prev}
+// with cur and prev before the add.
+constexpr const char* kWindow = R"lua(
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+local amount, limit, w, el = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local est = cur + prev * (w - el) / w
+if ARGV[5] == '1' and limit >= 0 and est + amount > limit then return {0, cur, prev} end
+redis.call('INCRBY', KEYS[1], amount)
+redis.call('PEXPIRE', KEYS[1], 2 * w + 1000)
+return {1, cur, prev}
+)lua";
+
+}  // namespace tern::store::internal::lua
