@@ -79,6 +79,18 @@ void matmul_ref(const WeightView& W, const float* X, int64_t n_tok, float* Y);
 
 bool matmul_supported(GgmlType t);
 
+// The summation order of every F32-weight dot product, on every ISA (scalar,
+// AVX2, AVX-512 give identical bits). It is the order of llama.cpp's CPU
+// backend in its AVX-512 build, so F32 models reproduce its logits to ~1e-5
+// instead of drifting by float-rounding noise (golden_test):
+//   n % 16 == 0: 16 lanes; lane j accumulates w[j+16i]*x[j+16i] over i with
+//     fused multiply-adds; the lanes are then summed pairwise (j += j+8,
+//     then j += j+4, j += j+2, j += j+1).
+//   otherwise: the first n & ~63 elements in steps of 64 over 4 x 16 lanes
+//     (fused multiply-adds), the four lane groups folded (0+=2, 1+=3, 0+=1)
+//     and summed pairwise as above; the rest fused-multiply-added in order.
+float dot_f32_ordered(const float* w, const float* x, int64_t n);
+
 // ---- load-time repacking (optional, pays on AVX-512 VNNI CPUs) ----
 //
 // Usage at load time:

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/matmul_impl.h"
@@ -23,12 +24,7 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// ---- f32-family weights: load 8 weights as f32 ----
-struct LoadF32 {
-  static __m256 load(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
-  static float one(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
-  static constexpr int kBytes = 4;
-};
+// ---- F16 / BF16 weights: load 8 weights as f32 ----
 struct LoadF16 {
   static __m256 load(const void* p, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
@@ -59,6 +55,57 @@ void dot_rows(const uint8_t* w, int64_t rb, const float* x, int64_t n, float* y)
     float s = hsum(acc[i]);
     for (int64_t k = c; k < n; ++k) s += L::one(w + i * rb, k) * x[k];
     y[i] = s;
+  }
+}
+
+// F32 weights in dot_f32_ordered's order (matmul.h): 16 lanes as two
+// 8-lane halves when n % 16 == 0 (lo + hi is the first pairwise step, hsum
+// the rest); otherwise 4 x 16 lanes over 64-element steps, then the tail.
+template <int R>
+void dot_rows_f32_ordered(const float* w, int64_t n, const float* x, float* y) {
+  if (n % 16 == 0) {
+    __m256 lo[R], hi[R];
+    for (int i = 0; i < R; ++i) lo[i] = hi[i] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < n; c += 16) {
+      const __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
+      for (int i = 0; i < R; ++i) {
+        lo[i] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i * n + c), x0, lo[i]);
+        hi[i] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i * n + c + 8), x1, hi[i]);
+      }
+    }
+    for (int i = 0; i < R; ++i) y[i] = hsum(_mm256_add_ps(lo[i], hi[i]));
+    return;
+  }
+  const int64_t np = n & ~int64_t{63};
+  for (int i = 0; i < R; ++i) {
+    const float* wr = w + i * n;
+    __m256 s[8];
+    for (auto& v : s) v = _mm256_setzero_ps();
+    for (int64_t c = 0; c < np; c += 64)
+      for (int k = 0; k < 8; ++k) s[k] = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c + 8 * k), _mm256_loadu_ps(x + c + 8 * k), s[k]);
+    // Lane groups g = 0..3 are (s[2g], s[2g+1]): fold 0+=2, 1+=3, 0+=1.
+    for (int k = 0; k < 4; ++k) s[k] = _mm256_add_ps(s[k], s[k + 4]);
+    s[0] = _mm256_add_ps(s[0], s[2]);
+    s[1] = _mm256_add_ps(s[1], s[3]);
+    float r = hsum(_mm256_add_ps(s[0], s[1]));
+    for (int64_t c = np; c < n; ++c) r = std::fma(wr[c], x[c], r);
+    y[i] = r;
+  }
+}
+
+void gemm_f32_ordered(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  const WeightView& W = *a.W;
+  const float* w = static_cast<const float*>(W.data);
+  float tmp[4];
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int nr = int(std::min<int64_t>(4, r1 - r));
+    for (int64_t t = 0; t < a.n_tok; ++t) {
+      const float* x = a.X + t * W.cols;
+      if (nr == 4) dot_rows_f32_ordered<4>(w + r * W.cols, W.cols, x, tmp);
+      else
+        for (int i = 0; i < nr; ++i) dot_rows_f32_ordered<1>(w + (r + i) * W.cols, W.cols, x, tmp + i);
+      for (int i = 0; i < nr; ++i) a.Y[t * W.rows + r + i] = tmp[i];
+    }
   }
 }
 
@@ -169,7 +216,7 @@ void gemm_q8(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
 
 int64_t no_act(int64_t) { return 0; }
 
-constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_float<LoadF32>, 4};
+constexpr detail::TypeKernel kF32{no_act, nullptr, gemm_f32_ordered, 4};
 constexpr detail::TypeKernel kF16{no_act, nullptr, gemm_float<LoadF16>, 4};
 constexpr detail::TypeKernel kBF16{no_act, nullptr, gemm_float<LoadBF16>, 4};
 constexpr detail::TypeKernel kQ8_0{act_q8_bytes, prep_q8, gemm_q8<BlockQ8_0, dot_q8_0>, 4};

@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <new>
 #include <cstring>
 #include <type_traits>
@@ -589,8 +590,34 @@ void float_rows(const detail::GemmArgs& a, int64_t r) {
   for (; t < a.n_tok; ++t) float_tile<L, R, 1>(w, W.cols, a.X + t * W.cols, a.Y + t * W.rows + r, W.rows);
 }
 
+// F32 rows whose length is not a multiple of 16, in dot_f32_ordered's order
+// (4 x 16 lanes over 64-element steps, folded, then the tail in order).
+float dot_f32_ordered_avx512(const float* w, const float* x, int64_t n) {
+  const int64_t np = n & ~int64_t{63};
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (int64_t i = 0; i < np; i += 64) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), s3);
+  }
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3)));
+  for (int64_t i = np; i < n; ++i) s = std::fma(w[i], x[i], s);
+  return s;
+}
+
 template <class L>
 void gemm_float(const detail::GemmArgs& a, int64_t r0, int64_t r1) {
+  if constexpr (std::is_same_v<L, LdF32>) {
+    const WeightView& W = *a.W;
+    if (W.cols % 16 != 0) {
+      const float* w = static_cast<const float*>(W.data);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t t = 0; t < a.n_tok; ++t)
+          a.Y[t * W.rows + r] = dot_f32_ordered_avx512(w + r * W.cols, a.X + t * W.cols, W.cols);
+      return;
+    }
+  }
   int64_t r = r0;
   // Decode streams weights once: 8 rows in flight keep more DRAM lines open.
   if (a.n_tok < 4)

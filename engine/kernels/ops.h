@@ -29,7 +29,8 @@ void rope(float* x, int64_t pos, const RopeParams& p);
 void rope_table(int64_t pos, const RopeParams& p, float* cos_out, float* sin_out);
 void rope_apply(float* x, const float* cos_t, const float* sin_t, const RopeParams& p);
 
-// Softmax in place over x[n]; returns nothing. Stable (max-subtracted).
+// Softmax in place over x[n]; returns nothing. Stable (max-subtracted); the
+// sum of exponentials is taken in chunks of 16 (sum_lanes16) added in f64.
 void softmax(float* x, int64_t n);
 
 // y[i] = silu(g[i]) * u[i]            g, u, y: [n]  (y may alias g)
@@ -54,9 +55,17 @@ float dot_f16_ref(const float* q, const uint16_t* k, int64_t n);
 // Paged attention over F16 rows gathered by pointer (one per position):
 //   scores[p] = q [dim] . rows[p] [dim]                       (dot_rows_f16)
 //   out [dim] = sum_p w[p] * rows[p] [dim]                    (weighted_sum_f16)
-// The SIMD paths keep the output in registers across positions instead of
-// a load/store per position; dim must be a multiple of 8 for them (else the
-// scalar path runs).
+// Both sum in one fixed order on every ISA (SIMD == scalar, bit for bit),
+// that of llama.cpp's CPU attention (AVX-512 build) for an F16 cache:
+//   scores: dim % 16 == 0: 16 lanes of fused multiply-adds, summed pairwise
+//     (sum_lanes16); otherwise 4 x 16 lanes over the first dim & ~63, folded,
+//     then the rest added in f64 (dot_f16_ordered).
+//   out[i]: lane j = p mod 16 accumulates w[p] * rows[p][i] with fused
+//     multiply-adds in increasing p; the 16 lanes are summed pairwise.
+// The SIMD paths need dim % 8 == 0 (else the scalar path runs).
+// Pairwise sum of 16 lanes in place: a[j] += a[j+8], then +4, +2, +1; returns a[0].
+float sum_lanes16(float* a);
+float dot_f16_ordered(const float* q, const uint16_t* k, int64_t dim);
 void dot_rows_f16(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores);
 void weighted_sum_f16(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out);
 void dot_rows_f16_ref(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores);

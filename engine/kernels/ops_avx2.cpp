@@ -47,47 +47,50 @@ inline float hsum8(__m256 v) {
 }
 }  // namespace
 
-// Four positions at a time: four independent accumulators, one reduction each.
+// Scores in dot_f16_ordered's order (ops.h). dim % 16 == 0: 16 lanes as two
+// 8-lane halves (lo + hi is the first pairwise step, hsum8 the rest), four
+// positions at a time; other dims take the scalar path.
 void dot_rows_f16_avx2(const float* q, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* scores) {
+  if (dim % 16 != 0) {
+    for (int64_t p = 0; p < n_rows; ++p) scores[p] = dot_f16_ordered(q, rows[p], dim);
+    return;
+  }
   int64_t p = 0;
   for (; p + 4 <= n_rows; p += 4) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    for (int64_t i = 0; i < dim; i += 8) {
-      const __m256 qv = _mm256_loadu_ps(q + i);
-      a0 = _mm256_fmadd_ps(qv, load_h8(rows[p] + i), a0);
-      a1 = _mm256_fmadd_ps(qv, load_h8(rows[p + 1] + i), a1);
-      a2 = _mm256_fmadd_ps(qv, load_h8(rows[p + 2] + i), a2);
-      a3 = _mm256_fmadd_ps(qv, load_h8(rows[p + 3] + i), a3);
+    __m256 lo[4], hi[4];
+    for (int j = 0; j < 4; ++j) lo[j] = hi[j] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < dim; i += 16) {
+      const __m256 q0 = _mm256_loadu_ps(q + i), q1 = _mm256_loadu_ps(q + i + 8);
+      for (int j = 0; j < 4; ++j) {
+        lo[j] = _mm256_fmadd_ps(q0, load_h8(rows[p + j] + i), lo[j]);
+        hi[j] = _mm256_fmadd_ps(q1, load_h8(rows[p + j] + i + 8), hi[j]);
+      }
     }
-    scores[p] = hsum8(a0);
-    scores[p + 1] = hsum8(a1);
-    scores[p + 2] = hsum8(a2);
-    scores[p + 3] = hsum8(a3);
+    for (int j = 0; j < 4; ++j) scores[p + j] = hsum8(_mm256_add_ps(lo[j], hi[j]));
   }
   for (; p < n_rows; ++p) {
-    __m256 a = _mm256_setzero_ps();
-    for (int64_t i = 0; i < dim; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_h8(rows[p] + i), a);
-    scores[p] = hsum8(a);
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t i = 0; i < dim; i += 16) {
+      lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_h8(rows[p] + i), lo);
+      hi = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_h8(rows[p] + i + 8), hi);
+    }
+    scores[p] = hsum8(_mm256_add_ps(lo, hi));
   }
 }
 
-// Output columns in blocks of 64 held in 8 registers across all positions.
+// out in weighted_sum_f16's order (ops.h): per block of 8 output columns,
+// 16 accumulators, one per position lane p mod 16, summed pairwise at the end.
 void weighted_sum_f16_avx2(const float* w, const uint16_t* const* rows, int64_t n_rows, int64_t dim, float* out) {
-  int64_t i = 0;
-  for (; i + 64 <= dim; i += 64) {
-    __m256 acc[8];
-    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < n_rows; ++p) {
-      const __m256 wv = _mm256_set1_ps(w[p]);
-      const uint16_t* r = rows[p] + i;
-      for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(wv, load_h8(r + 8 * j), acc[j]);
-    }
-    for (int j = 0; j < 8; ++j) _mm256_storeu_ps(out + i + 8 * j, acc[j]);
-  }
-  for (; i < dim; i += 8) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t p = 0; p < n_rows; ++p) acc = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), load_h8(rows[p] + i), acc);
-    _mm256_storeu_ps(out + i, acc);
+  for (int64_t i = 0; i < dim; i += 8) {
+    __m256 acc[16];
+    for (auto& a : acc) a = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 16 <= n_rows; p += 16)
+      for (int j = 0; j < 16; ++j) acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(w[p + j]), load_h8(rows[p + j] + i), acc[j]);
+    for (int j = 0; p + j < n_rows; ++j) acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(w[p + j]), load_h8(rows[p + j] + i), acc[j]);
+    for (int d = 8; d >= 1; d /= 2)
+      for (int j = 0; j < d; ++j) acc[j] = _mm256_add_ps(acc[j], acc[j + d]);
+    _mm256_storeu_ps(out + i, acc[0]);
   }
 }
 

@@ -169,6 +169,59 @@ TEST(Matmul, KnownSmallProduct) {
   EXPECT_FLOAT_EQ(y[3], -2.0f);   // t1 r1: -2 - 1 + 1
 }
 
+// F32 weights sum in one fixed order on every ISA (dot_f32_ordered, the
+// order of llama.cpp's AVX-512 CPU build), so every path gives the same bits,
+// for any token count and thread count, and that order is the documented one.
+float lanes16(float* a) {
+  for (int d = 8; d >= 1; d /= 2)
+    for (int j = 0; j < d; ++j) a[j] += a[j + d];
+  return a[0];
+}
+float documented_order(const float* w, const float* x, int64_t n) {
+  float g[4][16] = {};
+  if (n % 16 == 0) {
+    for (int64_t i = 0; i < n; ++i) g[0][i % 16] = std::fma(w[i], x[i], g[0][i % 16]);
+    return lanes16(g[0]);
+  }
+  const int64_t np = n / 64 * 64;
+  for (int64_t i = 0; i < np; ++i) g[(i % 64) / 16][i % 16] = std::fma(w[i], x[i], g[(i % 64) / 16][i % 16]);
+  float f[16];
+  for (int j = 0; j < 16; ++j) f[j] = (g[0][j] + g[2][j]) + (g[1][j] + g[3][j]);
+  float s = lanes16(f);
+  for (int64_t i = np; i < n; ++i) s = std::fma(w[i], x[i], s);
+  return s;
+}
+
+TEST(Matmul, F32SumOrderIsFixedAcrossIsasTokensAndThreads) {
+  for (int64_t cols : {16, 64, 172, 200, 256, 333}) {
+    std::mt19937 rng(static_cast<uint32_t>(cols));
+    const int64_t rows = 13;
+    auto w = randn(rows * cols, rng, 0.05f);
+    auto x = randn(9 * cols, rng);
+    WeightView W{GgmlType::F32, w.data(), rows, cols};
+    std::vector<float> want(static_cast<size_t>(9 * rows));
+    for (int64_t t = 0; t < 9; ++t)
+      for (int64_t r = 0; r < rows; ++r)
+        want[size_t(t * rows + r)] = documented_order(&w[size_t(r * cols)], &x[size_t(t * cols)], cols);
+    std::vector<float> y(want.size());
+    matmul_ref(W, x.data(), 9, y.data());
+    EXPECT_EQ(0, std::memcmp(y.data(), want.data(), y.size() * sizeof(float))) << "reference, cols " << cols;
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (set_isa(isa) != isa) continue;
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        for (int64_t n_tok : {1, 4, 9}) {
+          std::fill(y.begin(), y.end(), NAN);
+          matmul(pool, W, x.data(), n_tok, y.data());
+          EXPECT_EQ(0, std::memcmp(y.data(), want.data(), static_cast<size_t>(n_tok * rows) * sizeof(float)))
+              << isa_name(isa) << " cols " << cols << " tokens " << n_tok << " threads " << threads;
+        }
+      }
+    }
+    set_isa(detected_isa());
+  }
+}
+
 TEST(Matmul, IsaDispatch) {
   EXPECT_EQ(set_isa(Isa::kScalar), Isa::kScalar);
   EXPECT_EQ(active_isa(), Isa::kScalar);

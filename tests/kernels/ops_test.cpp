@@ -124,6 +124,12 @@ TEST(OpsTest, F16AttentionOpsMatchScalarTwins) {
   }
 }
 
+double dot_ref_f64(const std::vector<float>& q, const uint16_t* k, int dim) {
+  double s = 0;
+  for (int i = 0; i < dim; ++i) s += double(q[i]) * fp16_to_f32(k[i]);
+  return s;
+}
+
 TEST(OpsTest, PagedF16AttentionKernelsMatchScalarTwins) {
   for (int dim : {8, 64, 72, 128, 13}) {
     for (int n_rows : {1, 3, 4, 9, 130}) {
@@ -140,10 +146,18 @@ TEST(OpsTest, PagedF16AttentionKernelsMatchScalarTwins) {
       std::vector<float> s1(n_rows), s2(n_rows), o1(dim), o2(dim);
       dot_rows_f16(q.data(), rows.data(), n_rows, dim, s1.data());
       dot_rows_f16_ref(q.data(), rows.data(), n_rows, dim, s2.data());
-      for (int p = 0; p < n_rows; ++p) EXPECT_NEAR(s1[p], s2[p], 1e-6 * (1 + mag)) << dim << " " << n_rows;
+      // One summation order on every ISA (ops.h): identical bits.
+      for (int p = 0; p < n_rows; ++p) EXPECT_EQ(s1[p], s2[p]) << dim << " " << n_rows;
+      for (int p = 0; p < n_rows; ++p) EXPECT_NEAR(s2[p], dot_ref_f64(q, rows[p], dim), 1e-6 * (1 + mag));
       weighted_sum_f16(w.data(), rows.data(), n_rows, dim, o1.data());
       weighted_sum_f16_ref(w.data(), rows.data(), n_rows, dim, o2.data());
-      for (int i = 0; i < dim; ++i) EXPECT_NEAR(o1[i], o2[i], 1e-5 * (1 + std::abs(o2[i]))) << dim << " " << n_rows;
+      for (int i = 0; i < dim; ++i) {
+        EXPECT_EQ(o1[i], o2[i]) << dim << " " << n_rows;
+        // The documented order: lane p mod 16 (fused multiply-adds), lanes summed pairwise.
+        float lane[16] = {};
+        for (int p = 0; p < n_rows; ++p) lane[p % 16] = std::fma(w[p], fp16_to_f32(rows[p][i]), lane[p % 16]);
+        EXPECT_EQ(o2[i], sum_lanes16(lane)) << dim << " " << n_rows;
+      }
     }
   }
 }

@@ -13,13 +13,15 @@ namespace {
 
 constexpr const char* kModel = "models/stories260K.gguf";
 constexpr const char* kReference = "reference/stories260K-greedy.json";
-// The reference engine stores K/V as F16 and rounds q and the softmax weights
-// to f16 (non-flash attention); with the same roundings (--kv-type f16, the
-// default) the first three prompts agree to 1e-5 at every position and
-// 9e-4 at worst, but on the three longer prompts differences of up to 6e-3
-// appear after position 4-8 (see the closing note of issue 2); F32 K/V differs
-// from the reference by up to 2e-2. Greedy tokens agree exactly in both.
-constexpr float kLogitToleranceF16 = 1e-2f;
+// The reference engine (llama.cpp, CPU) stores K/V as F16 and rounds q and
+// the softmax weights to f16 (non-flash attention). tern follows its
+// arithmetic for F32 weights and an F16 cache (the default): the same f16
+// roundings, and the same summation order in the F32 matmuls, the attention
+// dots and the softmax sum (kernels/matmul.h, kernels/ops.h), so the logits
+// agree to ~1e-5, except where the two engines' exp() differ by an ulp and an
+// f16 rounding flips (up to 8.7e-4 on these prompts). The bound is the
+// issue's: 1e-3. An F32 cache rounds nothing and differs by up to 2e-2.
+constexpr float kLogitToleranceF16 = 1e-3f;
 constexpr float kLogitToleranceF32 = 3e-2f;
 
 class GoldenTest : public ::testing::TestWithParam<KvType> {};
