@@ -1,0 +1,188 @@
+// Context compaction (opt/compact/compactor.h): nothing below the trigger;
+// past it the system prompt and recent turns stay, old tool outputs shrink,
+// the summariser replaces the middle; steps are large, so later calls below
+// the next trigger keep the compacted prefix byte-identical.
+#include <gtest/gtest.h>
+
+#include "compact/compactor.h"
+
+namespace tern::compact {
+namespace {
+
+size_t words(std::string_view s) {  // one token per space-separated word
+  size_t n = 0;
+  bool in = false;
+  for (char c : s) {
+    const bool w = c != ' ' && c != '\n';
+    n += w && !in;
+    in = w;
+  }
+  return n;
+}
+
+std::string text_of(int n, const std::string& w = "word") {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += (i ? " " : "") + w + std::to_string(i);
+  return s;
+}
+
+struct Fixture {
+  int calls = 0;
+  std::string last_prompt;
+  Summarizer summarizer() {
+    return [this](const std::string& prompt) -> Result<std::string> {
+      ++calls;
+      last_prompt = prompt;
+      return std::string("the user asked for files; the tool listed 3 files; decision: use main.cpp");
+    };
+  }
+};
+
+Json conversation(int turns, int tool_words) {
+  Json m = Json::array({Json{{"role", "system"}, {"content", "You are a coding agent."}}});
+  for (int t = 0; t < turns; ++t) {
+    m.push_back(Json{{"role", "user"}, {"content", "step " + std::to_string(t) + " " + text_of(20)}});
+    m.push_back(Json{{"role", "assistant"},
+                     {"content", ""},
+                     {"tool_calls", Json::array({Json{{"id", "c" + std::to_string(t)}, {"type", "function"},
+                                                      {"function", Json{{"name", "ls"}, {"arguments", "{}"}}}}})}});
+    m.push_back(Json{{"role", "tool"}, {"tool_call_id", "c" + std::to_string(t)}, {"content", text_of(tool_words, "file")}});
+    m.push_back(Json{{"role", "assistant"}, {"content", "done " + std::to_string(t)}});
+  }
+  return m;
+}
+
+CompactOptions options() {
+  CompactOptions o;
+  o.context_tokens = 2000;
+  o.trigger = 0.75;
+  o.target = 0.4;
+  o.keep_recent = 4;
+  o.tool_output_tokens = 40;
+  return o;
+}
+
+TEST(CompactorTest, BelowTheTriggerNothingChanges) {
+  Fixture f;
+  Compactor c(options(), words, f.summarizer());
+  const Json m = conversation(3, 50);
+  auto r = c.compact(m);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->compacted);
+  EXPECT_EQ(r->messages, m);
+  EXPECT_EQ(f.calls, 0);
+  EXPECT_EQ(r->tokens_before, r->tokens_after);
+}
+
+TEST(CompactorTest, ShorteningOldToolOutputsCanBeEnough) {
+  Fixture f;
+  CompactOptions o = options();
+  o.tool_output_tokens = 30;
+  Compactor c(o, words, f.summarizer());
+  const Json m = conversation(5, 400);  // ~5 x 440 tokens, mostly tool output
+  auto r = c.compact(m);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->compacted);
+  EXPECT_EQ(f.calls, 0);
+  EXPECT_GT(r->shortened_tool_outputs, 0);
+  EXPECT_LE(r->tokens_after, 800);
+  ASSERT_EQ(r->messages.size(), m.size());
+  EXPECT_EQ(r->messages[0], m[0]);
+  for (size_t i = m.size() - 4; i < m.size(); ++i) EXPECT_EQ(r->messages[i], m[i]) << i;  // recent: verbatim
+  const std::string cut = r->messages[3]["content"].get<std::string>();
+  EXPECT_NE(cut.find("characters omitted"), std::string::npos);
+  EXPECT_EQ(cut.rfind("file0 file1", 0), 0u);                    // head kept
+  EXPECT_EQ(cut.substr(cut.size() - 7), "file399");               // tail kept
+}
+
+TEST(CompactorTest, SummarisesTheMiddleKeepingSystemAndRecentTurns) {
+  Fixture f;
+  Compactor c(options(), words, f.summarizer());
+  Json m = conversation(30, 20);  // many turns of short messages: shortening cannot help
+  auto r = c.compact(m);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->compacted);
+  EXPECT_EQ(f.calls, 1);
+  EXPECT_NE(f.last_prompt.find("step 0"), std::string::npos);  // old turns went to the summariser
+  EXPECT_NE(f.last_prompt.find("[tool calls]"), std::string::npos);
+  const Json& out = r->messages;
+  ASSERT_EQ(out.size(), 1u + 1u + 4u);
+  EXPECT_EQ(out[0], m[0]);
+  EXPECT_EQ(out[1]["role"], "user");
+  EXPECT_EQ(out[1]["content"].get<std::string>().rfind("[Summary of the earlier conversation]\n", 0), 0u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(out[2 + i], m[m.size() - 4 + i]);
+  EXPECT_EQ(r->summarized_messages, static_cast<int32_t>(m.size() - 5));
+  EXPECT_LT(r->tokens_after, 2000 * 0.4);
+}
+
+TEST(CompactorTest, RecentPartNeverStartsWithAToolResult) {
+  Fixture f;
+  CompactOptions o = options();
+  o.keep_recent = 2;  // would start at the tool message of the last turn
+  Compactor c(o, words, f.summarizer());
+  const Json m = conversation(30, 20);
+  auto r = c.compact(m);
+  ASSERT_TRUE(r.ok());
+  const Json& out = r->messages;
+  EXPECT_EQ(out[2]["role"], "assistant");
+  EXPECT_TRUE(out[2].contains("tool_calls"));
+  EXPECT_EQ(out[3]["role"], "tool");
+}
+
+TEST(CompactorTest, LargeStepsKeepThePrefixByteIdenticalUntilTheNextTrigger) {
+  Fixture f;
+  Compactor c(options(), words, f.summarizer());
+  Json full = conversation(30, 20);
+  CompactionState state;
+  auto first = c.compact(full, &state);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->compacted);
+  const std::string prefix = first->messages.dump();
+  const size_t prefix_len = first->messages.size();
+
+  // The conversation grows; every call below the trigger appends only.
+  int steps = 0, compactions = 0;
+  Json fed_back = first->messages;  // a client that sends the compacted history back
+  for (int t = 0; t < 200; ++t) {
+    const Json turn = Json{{"role", "user"}, {"content", "more " + text_of(15)}};
+    full.push_back(turn);
+    fed_back.push_back(turn);
+    auto r = c.compact(full, &state);
+    auto r2 = c.compact(fed_back);
+    ASSERT_TRUE(r.ok() && r2.ok());
+    ++steps;
+    if (r->compacted) {
+      ++compactions;
+      break;
+    }
+    EXPECT_TRUE(r->reused);
+    EXPECT_FALSE(r2->compacted);
+    Json head = Json::array();
+    for (size_t i = 0; i < prefix_len; ++i) head.push_back(r->messages[i]);
+    EXPECT_EQ(head.dump(), prefix) << "call " << t;
+    EXPECT_EQ(r->messages, r2->messages);
+  }
+  EXPECT_EQ(f.calls, 1 + 2 * compactions);  // both callers compact at the same turn
+  EXPECT_GE(steps, 10);  // many turns fit between two steps
+  EXPECT_EQ(compactions, 1);
+}
+
+TEST(CompactorTest, ErrorsPassThrough) {
+  Compactor failing(options(), words, [](const std::string&) -> Result<std::string> {
+    return Status(StatusCode::kIoError, "summariser backend down");
+  });
+  auto r = failing.compact(conversation(30, 20));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "summariser backend down");
+  Fixture f;
+  Compactor c(options(), words, f.summarizer());
+  EXPECT_EQ(c.compact(Json::object()).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.compact(Json::array({Json{{"content", "x"}}})).status().code(), StatusCode::kInvalidArgument);
+  CompactOptions bad = options();
+  bad.target = 0.9;
+  EXPECT_EQ(Compactor(bad, words, f.summarizer()).compact(Json::array()).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace tern::compact
