@@ -168,6 +168,10 @@ struct Outcome {
   int32_t escalations = 0;
   int32_t status = 200;
   bool charge = true;               // false: record the row at cost 0 (cache hits are free)
+  // Added for the gateway (issue #8 part A): a cascade calls several models
+  // with different prices, so it passes the summed cost here. >= 0: charged
+  // instead of cost_of(prices, tokens); < 0: computed from prices and tokens.
+  Picodollars cost_override = -1;
 };
 
 class Budgets {

@@ -42,7 +42,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -117,14 +117,17 @@ class SemanticCache {
   struct Index;                      // one HNSW graph per partition
   Status add_to_index(const std::string& entry_key, const std::string& partition,
                       const std::vector<float>& vec);
+  void drop_from_index(const std::string& entry_key);
+  void maybe_sync();
 
   store::Store& store_;
   std::shared_ptr<Embedder> embedder_;
   SemanticOptions options_;
-  std::mutex mu_;                    // guards indexes_, labels_, last_sync_ms_
+  mutable std::shared_mutex mu_;            // guards indexes_ and labels_ (searches share it)
   std::unordered_map<std::string, std::unique_ptr<Index>> indexes_;
   std::unordered_map<std::string, std::pair<std::string, size_t>> labels_;   // entry key -> (partition, label)
-  int64_t last_sync_ms_ = 0;
+  std::atomic<int64_t> last_sync_ms_{0};
+  std::atomic<bool> syncing_{false};
   std::atomic<int64_t> hits_{0}, misses_{0}, inserts_{0}, ineligible_{0}, errors_{0}, stale_{0};
 };
 
