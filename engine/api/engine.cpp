@@ -106,10 +106,13 @@ Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_eve
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
   for (TokenId t : prompt)
     if (t < 0 || t >= info_.n_vocab) return InvalidArgument("prompt token id " + std::to_string(t) + " is out of range");
-  if (static_cast<int64_t>(prompt.size()) >= info_.n_ctx && !r.want_embedding)
+  const bool no_generation = r.want_embedding || r.want_prompt_logprobs;
+  if (r.want_embedding && r.want_prompt_logprobs)
+    return InvalidArgument("a request wants either an embedding or prompt logprobs, not both");
+  if (static_cast<int64_t>(prompt.size()) >= info_.n_ctx && !no_generation)
     return OutOfRange("the prompt has " + std::to_string(prompt.size()) + " tokens; the context holds " +
                       std::to_string(info_.n_ctx) + " including at least one generated token");
-  if (r.want_embedding && static_cast<int64_t>(prompt.size()) > info_.n_ctx)
+  if (no_generation && static_cast<int64_t>(prompt.size()) > info_.n_ctx)
     return OutOfRange("the input has " + std::to_string(prompt.size()) + " tokens; the context holds " +
                       std::to_string(info_.n_ctx));
   TERN_RETURN_IF_ERROR(Sampler::validate(r.sampling, info_.n_vocab));
@@ -149,6 +152,8 @@ void Engine::Impl::loop() {
     for (Pending& p : arrived) {
       if (p.request.want_embedding) {
         embed(p);
+      } else if (p.request.want_prompt_logprobs) {
+        score(p);
       } else {
         admit(p);
       }
@@ -327,9 +332,8 @@ void Engine::Impl::step() {
   }
 }
 
-void Engine::Impl::embed(Pending& p) {
+void Engine::Impl::ensure_scratch(int32_t n) {
   const ModelConfig& c = model_->config();
-  const int32_t n = static_cast<int32_t>(p.prompt.size());
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
   if (!embed_kv_ || embed_kv_->n_blocks() < need_blocks) {
@@ -337,6 +341,14 @@ void Engine::Impl::embed(Pending& p) {
     embed_kv_ = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), bs, need_blocks, KvType::kF32);
     embed_runner_ = std::make_unique<ModelRunner>(*model_, *embed_kv_, *pool_);
   }
+}
+
+void Engine::Impl::embed(Pending& p) {
+  const ModelConfig& c = model_->config();
+  const int32_t n = static_cast<int32_t>(p.prompt.size());
+  const int bs = options_.block_size;
+  const int need_blocks = (n + bs - 1) / bs;
+  ensure_scratch(n);
   std::vector<int32_t> table(static_cast<size_t>(need_blocks)), pos(static_cast<size_t>(n)), sidx(static_cast<size_t>(n), 0);
   for (int i = 0; i < need_blocks; ++i) table[static_cast<size_t>(i)] = i;
   for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = i;
@@ -344,6 +356,54 @@ void Engine::Impl::embed(Pending& p) {
   ev.id = p.id;
   ev.embedding.resize(static_cast<size_t>(c.dim));
   Status st = embed_runner_->embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
+  ev.finished = true;
+  ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
+  ev.error = st;
+  ev.usage.prompt_tokens = n;
+  ev.queue_ms = ev.ttft_ms = ms_since(p.arrival);
+  prompt_tokens_ += n;
+  ++finished_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --n_active_;
+  }
+  p.on_event(ev);
+}
+
+// Prompt scoring: the prompt runs through the scratch cache in chunks of at
+// most max_batch_tokens, every row's logits wanted; row i's log-softmax at
+// token i+1 is that token's logprob. Chunking bounds the logits buffer to
+// max_batch_tokens x n_vocab whatever the prompt length.
+void Engine::Impl::score(Pending& p) {
+  const int32_t n = static_cast<int32_t>(p.prompt.size());
+  const int bs = options_.block_size;
+  const int need_blocks = (n + bs - 1) / bs;
+  ensure_scratch(n);
+  std::vector<int32_t> table(static_cast<size_t>(need_blocks));
+  for (int i = 0; i < need_blocks; ++i) table[static_cast<size_t>(i)] = i;
+  GenerationEvent ev;
+  ev.id = p.id;
+  ev.prompt_logprobs.assign(static_cast<size_t>(n), 0.0f);
+  const size_t vocab = static_cast<size_t>(info_.n_vocab);
+  const int32_t chunk = std::max(1, options_.max_batch_tokens);
+  Status st;
+  // The last token predicts nothing we score, so it never needs logits.
+  for (int32_t start = 0; start < n - 1 && st.ok(); start += chunk) {
+    const int32_t len = std::min(chunk, n - 1 - start);
+    std::vector<int32_t> pos(static_cast<size_t>(len)), sidx(static_cast<size_t>(len), 0), rows(static_cast<size_t>(len));
+    for (int32_t i = 0; i < len; ++i) {
+      pos[static_cast<size_t>(i)] = start + i;
+      rows[static_cast<size_t>(i)] = i;
+    }
+    logits_.resize(static_cast<size_t>(len) * vocab);
+    const std::span<const TokenId> toks(p.prompt.data() + start, static_cast<size_t>(len));
+    st = embed_runner_->forward(ForwardBatch{toks, pos, sidx, {table}, rows}, logits_.data());
+    for (int32_t i = 0; i < len && st.ok(); ++i) {
+      const std::span<const float> l(&logits_[static_cast<size_t>(i) * vocab], vocab);
+      ev.prompt_logprobs[static_cast<size_t>(start + i + 1)] = Sampler::logprob(l, p.prompt[static_cast<size_t>(start + i + 1)]);
+    }
+  }
+  if (!st.ok()) ev.prompt_logprobs.clear();
   ev.finished = true;
   ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
   ev.error = st;

@@ -68,6 +68,9 @@ struct GenerationRequest {
   StopRules stop;
   int32_t priority = 0;            // lower runs first (vLLM's convention); ties in arrival order
   bool want_embedding = false;     // return the pooled hidden state instead of generating
+  // Score the prompt instead of generating: the one (final) event carries
+  // prompt_logprobs. Like embeddings, the prompt may fill the whole context.
+  bool want_prompt_logprobs = false;
 };
 
 const char* finish_reason_name(FinishReason r);  // "stop", "length", "cancelled", "error"
@@ -92,6 +95,9 @@ struct GenerationEvent {
   std::vector<TokenLogprob> logprobs;
   std::vector<std::vector<TokenLogprob>> top_logprobs;
   std::vector<float> embedding;    // want_embedding requests: [dim], L2-normalised
+  // want_prompt_logprobs requests: [prompt tokens], entry i = log P(token i |
+  // tokens 0..i-1) under the model (natural log); entry 0 is 0 (no context).
+  std::vector<float> prompt_logprobs;
   bool finished = false;
   FinishReason finish_reason = FinishReason::kNone;
   Status error;                    // set when finish_reason == kError
