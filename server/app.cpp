@@ -23,6 +23,11 @@ EngineOptions engine_options(const ServeOptions& o) {
   e.max_queue = o.max_queue;
   e.prefix_caching = o.prefix_caching;
   e.kv_type = o.kv_type == "f32" ? KvCacheType::kF32 : KvCacheType::kF16;
+  e.speculative.draft_model_path = o.draft_model;
+  e.speculative.max_draft_tokens = o.draft_max;
+  e.speculative.adaptive = o.spec_adaptive;
+  if (!o.spec.empty()) parse_spec_method(o.spec, &e.speculative.method);
+  else if (!o.draft_model.empty()) e.speculative.method = SpecMethod::kDraftModel;
   return e;
 }
 

@@ -21,13 +21,16 @@ int quantize_main(int argc, char** argv) {
   CLI::App app{"Quantize a GGUF model's weight matrices", "tern quantize"};
   std::string in_path, out_path, type_name;
   bool allow_requantize = false, quiet = false;
-  int threads = 0;
+  int threads = 0, keep_layers = 0;
   app.add_option("input", in_path, "input GGUF")->required();
   app.add_option("output", out_path, "output GGUF")->required();
   app.add_option("type", type_name, std::string("target type: ") + file_type_list())->required();
   app.add_flag("--allow-requantize", allow_requantize, "accept inputs whose matrices are already quantized");
   app.add_option("-t,--threads", threads, "threads (0: all cores)")->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "print only the totals");
+  app.add_option("--keep-layers", keep_layers,
+                 "keep only the first N transformer blocks (a cheap draft model for speculative decoding)")
+      ->check(CLI::Range(1, 1 << 16));
   CLI11_PARSE(app, argc, argv);
 
   const auto ft = parse_file_type(type_name);
@@ -50,6 +53,13 @@ int quantize_main(int argc, char** argv) {
   int n_layers = 0;
   if (arch) n_layers = static_cast<int>(in.get_int(std::string(*arch) + ".block_count").value_or(0));
   for (const auto& t : in.tensors()) n_layers = std::max(n_layers, layer_of(t.name) + 1);
+  if (keep_layers > 0 && (!arch || keep_layers > n_layers)) {
+    std::fprintf(stderr, "tern quantize: --keep-layers %d: %s has %d layers\n", keep_layers, in_path.c_str(), n_layers);
+    return 2;
+  }
+  const std::string block_count_key = arch ? std::string(*arch) + ".block_count" : "";
+  auto dropped = [&](const std::string& name) { return keep_layers > 0 && layer_of(name) >= keep_layers; };
+  if (keep_layers > 0) n_layers = keep_layers;
 
   // Validate every tensor before writing anything.
   for (const auto& t : in.tensors()) {
@@ -74,8 +84,10 @@ int quantize_main(int argc, char** argv) {
   GgufWriter w;
   for (const auto& [k, v] : in.kvs()) {
     if (k == "general.file_type" || k == "general.quantization_version") continue;
+    if (keep_layers > 0 && k == block_count_key) continue;
     w.copy_kv(k, v);
   }
+  if (keep_layers > 0) w.set_u32(block_count_key, static_cast<uint32_t>(keep_layers));
   w.set_u32("general.file_type", llama_ftype(*ft));
   w.set_u32("general.quantization_version", 2);
 
@@ -85,6 +97,7 @@ int quantize_main(int argc, char** argv) {
   std::map<std::string, std::pair<int, uint64_t>> by_type;
   if (!quiet) std::printf("%-32s %-14s %-7s %-7s %10s %10s\n", "tensor", "shape", "from", "to", "MiB in", "MiB out");
   for (const auto& t : in.tensors()) {
+    if (dropped(t.name)) continue;
     const GgmlType to = plan_tensor_type(*ft, t.name, t.n_dims, t.ne[0], n_layers);
     const int64_t ne0 = t.ne[0], rows = t.n_elements() / ne0;
     std::vector<uint8_t> data;

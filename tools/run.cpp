@@ -90,6 +90,10 @@ int run_main(int argc, char** argv) {
                load_ms, u.prompt_tokens, u.cached_tokens, last.ttft_ms, u.completion_tokens, gen_ms,
                u.completion_tokens > 1 ? (u.completion_tokens - 1) * 1000.0 / gen_ms : 0.0,
                finish_reason_name(last.finish_reason));
+  if (u.draft_tokens > 0)
+    std::fprintf(stderr, "[speculative (%s): %d of %d draft tokens accepted (%.0f%%)]\n",
+                 spec_method_name(opt.speculative.method), u.accepted_tokens, u.draft_tokens,
+                 100.0 * u.accepted_tokens / u.draft_tokens);
   if (verbose) {
     EngineStats st = (*engine)->stats();
     std::fprintf(stderr, "[steps %lld, kv blocks %lld/%lld]\n", static_cast<long long>(st.steps),

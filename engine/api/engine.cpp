@@ -65,6 +65,8 @@ Result<std::unique_ptr<Engine::Impl>> Engine::Impl::create(const EngineOptions& 
   if (n_blocks < 2) return InvalidArgument("KV memory too small: fewer than 2 blocks fit");
   impl->kv_ = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), o.block_size, n_blocks, kv_type);
   impl->runner_ = std::make_unique<ModelRunner>(*impl->model_, *impl->kv_, *impl->pool_);
+  TERN_ASSIGN_OR_RETURN(impl->spec_, spec::Speculator::create(o.speculative, *impl->model_, *impl->kv_, *impl->pool_,
+                                                              int64_t{n_blocks} * o.block_size));
 
   SchedulerConfig sc;
   sc.num_blocks = n_blocks;
@@ -116,6 +118,7 @@ Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_eve
     return OutOfRange("the input has " + std::to_string(prompt.size()) + " tokens; the context holds " +
                       std::to_string(info_.n_ctx));
   TERN_RETURN_IF_ERROR(Sampler::validate(r.sampling, info_.n_vocab));
+  TERN_RETURN_IF_ERROR(spec_->validate(r.speculative));
   if (r.stop.max_tokens == 0 || r.stop.max_tokens < -1) return InvalidArgument("max_tokens must be positive");
   std::lock_guard<std::mutex> lock(mu_);
   if (static_cast<int64_t>(incoming_.size()) + n_active_ >= options_.max_queue)
@@ -197,6 +200,7 @@ void Engine::Impl::admit(Pending& p) {
   a.arrival = p.arrival;
   seq_of_[p.id] = *seq;
   active_.emplace(*seq, std::move(a));
+  spec_->add(*seq, r.speculative, r.sampling);
 }
 
 void Engine::Impl::apply_cancels() {
@@ -225,6 +229,7 @@ void Engine::Impl::finish(SeqId seq, Active& a, FinishReason reason, Status erro
   ev.queue_ms = a.queue_ms < 0 ? ms_since(a.arrival) : a.queue_ms;
   ev.ttft_ms = a.ttft_ms;
   EventCallback cb = std::move(a.on_event);
+  spec_->remove(seq);
   seq_of_.erase(a.id);
   active_.erase(seq);
   ++finished_;
@@ -236,47 +241,75 @@ void Engine::Impl::finish(SeqId seq, Active& a, FinishReason reason, Status erro
 }
 
 void Engine::Impl::step() {
-  const ScheduledBatch batch = sched_->schedule();
+  const std::vector<DraftSlots> slots = spec_->plan(*sched_);
+  const ScheduledBatch batch = sched_->schedule(slots);
   if (batch.empty()) return;
   for (const BlockCopy& c : batch.copies) kv_->copy_block(c.src, c.dst);
+  // Drafting runs after the copies: self-speculation writes into the blocks.
+  Status st = slots.empty() ? Status::Ok() : spec_->draft(batch, *sched_);
+  const auto t_step = Clock::now();
 
-  // Flatten the scheduled chunks into one ubatch.
+  // Flatten the scheduled chunks into one ubatch. A speculative decode is
+  // [newest token, drafts...] with logits for every row.
   std::vector<TokenId> tokens;
   std::vector<int32_t> positions, seq_index, logit_rows;
   std::vector<std::span<const int32_t>> tables;
+  std::vector<std::span<const TokenId>> drafts(batch.seqs.size());
+  bool prefill = false;
   tokens.reserve(static_cast<size_t>(batch.num_tokens));
-  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+  for (size_t i = 0; i < batch.seqs.size() && st.ok(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
     const Sequence* s = sched_->find(e.seq_id);
     const std::span<const TokenId> all = s->tokens();
-    for (int32_t p = e.start; p < e.start + e.num_tokens; ++p) {
-      tokens.push_back(all[static_cast<size_t>(p)]);
+    if (e.num_draft > 0) drafts[i] = spec_->drafts(e.seq_id);
+    const int32_t n = e.num_draft > 0 ? 1 + static_cast<int32_t>(drafts[i].size()) : e.num_tokens;
+    prefill |= e.num_draft == 0 && e.num_tokens > 1;
+    for (int32_t p = e.start; p < e.start + n; ++p) {
+      const int32_t j = p - e.start;
+      tokens.push_back(j == 0 || e.num_draft == 0 ? all[static_cast<size_t>(p)] : drafts[i][static_cast<size_t>(j - 1)]);
       positions.push_back(p);
       seq_index.push_back(static_cast<int32_t>(i));
+      if (e.sample && (j == n - 1 || e.num_draft > 0)) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
     }
-    if (e.sample) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
     tables.emplace_back(sched_->block_table(e.seq_id).blocks);
     Active& a = active_.at(e.seq_id);
     if (a.queue_ms < 0) a.queue_ms = ms_since(a.arrival);
   }
   const size_t vocab = static_cast<size_t>(info_.n_vocab);
   logits_.resize(logit_rows.size() * vocab);
-  Status st = runner_->forward(ForwardBatch{tokens, positions, seq_index, tables, logit_rows}, logits_.data());
+  if (st.ok()) st = runner_->forward(ForwardBatch{tokens, positions, seq_index, tables, logit_rows}, logits_.data());
 
-  std::vector<TokenId> sampled(batch.seqs.size(), 0);
-  std::vector<std::pair<std::vector<TokenLogprob>, std::vector<TokenLogprob>>> probs(batch.seqs.size());
+  // Per sequence: the tokens it produced (kept drafts, then one sampled) and,
+  // when asked for, each one's logprobs from its own row.
+  std::vector<std::vector<TokenId>> produced(batch.seqs.size());
+  std::vector<std::vector<std::pair<TokenLogprob, std::vector<TokenLogprob>>>> probs(batch.seqs.size());
+  std::vector<int32_t> kept(batch.seqs.size(), 0);
   size_t row = 0;
   for (size_t i = 0; i < batch.seqs.size() && st.ok(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
     if (!e.sample) continue;
-    const std::span<const float> l(&logits_[row++ * vocab], vocab);
     Active& a = active_.at(e.seq_id);
-    sampled[i] = a.sampler->sample(l, sched_->find(e.seq_id)->tokens());
-    if (a.n_probs > 0) {
-      probs[i].first.push_back({sampled[i], Sampler::logprob(l, sampled[i])});
-      for (const auto& [t, lp] : Sampler::top_logprobs(l, a.n_probs)) probs[i].second.push_back({t, lp});
+    const std::span<const TokenId> history = sched_->find(e.seq_id)->tokens();
+    const size_t n_rows = e.num_draft > 0 ? 1 + drafts[i].size() : 1;
+    const std::span<const float> rows(&logits_[row * vocab], n_rows * vocab);
+    if (n_rows > 1) {
+      spec::VerifyResult v = spec_->verify(e.seq_id, *a.sampler, rows, history);
+      produced[i] = std::move(v.tokens);
+      kept[i] = v.num_accepted;
+    } else {
+      produced[i].push_back(a.sampler->sample(rows, history));
     }
+    if (a.n_probs > 0) {
+      for (size_t j = 0; j < produced[i].size(); ++j) {
+        const std::span<const float> l = rows.subspan(j * vocab, vocab);
+        auto& entry = probs[i].emplace_back();
+        entry.first = {produced[i][j], Sampler::logprob(l, produced[i][j])};
+        for (const auto& [t, lp] : Sampler::top_logprobs(l, a.n_probs)) entry.second.push_back({t, lp});
+      }
+    }
+    row += n_rows;
   }
+  if (st.ok() && !prefill) spec_->observe_step(static_cast<int32_t>(tokens.size()), ms_since(t_step) / 1000.0);
   for (const ScheduledSeq& e : batch.seqs)
     prompt_tokens_ += std::min(e.num_tokens, std::max(0, sched_->find(e.seq_id)->num_prompt_tokens() - e.start));
   if (!st.ok()) {
@@ -292,10 +325,21 @@ void Engine::Impl::step() {
     if (s->num_preemptions() == 0 && e.start == s->num_cached_tokens()) a.usage.cached_tokens = s->num_cached_tokens();
   }
 
-  const std::vector<SeqOutput> outs = sched_->postprocess(batch, sampled);
+  const std::vector<SeqOutput> outs = sched_->postprocess(batch, produced);
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const ScheduledSeq& e = batch.seqs[i];
+    if (e.num_draft == 0 || !active_.count(e.seq_id)) continue;
+    Active& a = active_.at(e.seq_id);
+    const int32_t drafted = static_cast<int32_t>(drafts[i].size());
+    a.usage.draft_tokens += drafted;
+    a.usage.accepted_tokens += kept[i];
+    if (const Sequence* s = sched_->find(e.seq_id)) spec_->finish_seq(e.seq_id, s->num_tokens() - 1, drafted, kept[i]);
+    else spec_->finish_seq(e.seq_id, 0, drafted, kept[i]);  // finished: its state goes with finish()
+  }
+  std::vector<size_t> cursor(batch.seqs.size(), 0);
   for (const SeqOutput& o : outs) {
     auto it = active_.find(o.seq_id);
-    if (it == active_.end()) continue;
+    if (it == active_.end()) continue;  // finished by a stop string at an earlier token of this step
     Active& a = it->second;
     ++generation_tokens_;
     a.usage.completion_tokens++;
@@ -305,9 +349,10 @@ void Engine::Impl::step() {
     ev.tokens.push_back(o.token);
     size_t idx = 0;
     while (idx < batch.seqs.size() && batch.seqs[idx].seq_id != o.seq_id) ++idx;
-    if (idx < probs.size()) {
-      ev.logprobs = std::move(probs[idx].first);
-      if (!probs[idx].second.empty()) ev.top_logprobs.push_back(std::move(probs[idx].second));
+    if (idx < probs.size() && cursor[idx] < probs[idx].size()) {
+      auto& entry = probs[idx][cursor[idx]++];
+      ev.logprobs.push_back(entry.first);
+      if (!entry.second.empty()) ev.top_logprobs.push_back(std::move(entry.second));
     }
     FinishReason reason = o.finish;
     const bool eog = reason == FinishReason::kStop;  // the scheduler stops only on EOS/EOG tokens
@@ -432,6 +477,11 @@ void Engine::Impl::publish_stats() {
   stats_.prompt_tokens = prompt_tokens_;
   stats_.generation_tokens = generation_tokens_;
   stats_.requests_finished = finished_;
+  const spec::SpecStats& sp = spec_->stats();
+  stats_.spec_drafts = sp.drafts;
+  stats_.spec_draft_tokens = sp.draft_tokens;
+  stats_.spec_accepted_tokens = sp.accepted_tokens;
+  stats_.spec_accepted_per_pos = sp.accepted_per_pos;
 }
 
 // ------------------------------------------------------------------ facade

@@ -18,6 +18,7 @@
 #include "sample/sampler.h"
 #include "sample/stop.h"
 #include "sched/scheduler.h"
+#include "spec/speculator.h"
 #include "tern/engine.h"
 
 namespace tern {
@@ -75,6 +76,7 @@ class Engine::Impl {
   std::unique_ptr<KvPool> kv_;
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<Scheduler> sched_;
+  std::unique_ptr<spec::Speculator> spec_;  // speculative decoding (drafters, cost model, per-sequence state)
 
   // Shared with submitting threads, under mu_.
   mutable std::mutex mu_;

@@ -133,6 +133,17 @@ void BlockManager::commit(SeqId seq, std::span<const TokenId> tokens, int32_t nu
   }
 }
 
+void BlockManager::truncate(SeqId seq, int32_t num_tokens) {
+  BlockTable& t = mutable_table(seq);
+  const int32_t keep = ceil_div(std::max(0, num_tokens), block_size());
+  assert(static_cast<int32_t>(t.hashes.size()) <= keep);
+  while (static_cast<int32_t>(t.blocks.size()) > keep) {
+    const BlockId b = t.blocks.back();
+    t.blocks.pop_back();
+    allocator_.unref(b, cache_.contains(b) ? BlockAllocator::Retain::kCached : BlockAllocator::Retain::kNothing);
+  }
+}
+
 void BlockManager::fork(SeqId parent, SeqId child) {
   assert(!has_table(child));
   BlockTable copy = table(parent);

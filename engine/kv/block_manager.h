@@ -114,6 +114,11 @@ class BlockManager {
   // blocks that became full and registers them in the prefix cache.
   void commit(SeqId seq, std::span<const TokenId> tokens, int32_t num_computed);
 
+  // Rollback (speculative decoding): positions [num_tokens, ...) are no
+  // longer valid; drops the blocks past ceil(num_tokens / block_size). Their
+  // contents were never committed, so they return to the free list uncached.
+  void truncate(SeqId seq, int32_t num_tokens);
+
   // `child` gets `parent`'s blocks, each one more reference. The shared
   // partial last block is copied on the first write (append_slots).
   void fork(SeqId parent, SeqId child);

@@ -64,7 +64,8 @@ void ModelRunner::run_layers(const ForwardBatch& b, int64_t n) {
     kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + b.tokens[t] * emb_row,
                             &x_[t * c.dim], c.dim);
   fill_rope_table(b, n);
-  for (int l = 0; l < c.n_layers; ++l) layer(l, b, n);
+  for (int l = 0; l < c.n_layers; ++l)
+    if (skip_.empty() || !skip_[static_cast<size_t>(l)]) layer(l, b, n);
 }
 
 Status ModelRunner::forward(const ForwardBatch& b, float* logits) {

@@ -44,6 +44,11 @@ class ModelRunner {
   const Model& model() const { return model_; }
   KvPool& kv() { return kv_; }
 
+  // Layers forward() skips (self-speculative drafting, SWIFT-style): skip[l]
+  // != 0 leaves layer l out (its K/V are not written). Empty: every layer.
+  void set_skip_layers(std::vector<uint8_t> skip) { skip_ = std::move(skip); }
+  const std::vector<uint8_t>& skip_layers() const { return skip_; }
+
  private:
   Status validate(const ForwardBatch& b) const;
   void run_layers(const ForwardBatch& b, int64_t n);  // embeddings + every layer into x_
@@ -60,6 +65,7 @@ class ModelRunner {
   std::vector<std::vector<float>> scores_;  // per thread: [context] attention weights
   std::vector<float> rope_cos_, rope_sin_;  // [n, n_rot / 2]
   std::vector<std::vector<const uint16_t*>> krows_, vrows_;  // per thread: gathered F16 K/V rows
+  std::vector<uint8_t> skip_;  // [n_layers] or empty
 };
 
 }  // namespace tern

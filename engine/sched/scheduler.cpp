@@ -142,7 +142,7 @@ void Scheduler::preempt(Sequence* s, ScheduledBatch* batch, int32_t* budget) {
   ++num_preemptions_;
 }
 
-void Scheduler::schedule_running(ScheduledBatch* batch, int32_t* budget) {
+void Scheduler::schedule_running(ScheduledBatch* batch, int32_t* budget, std::span<const DraftSlots> drafts) {
   // Decodes first, so that long prefills never stall token streams.
   std::vector<Sequence*> order;
   order.reserve(running_.size());
@@ -157,6 +157,20 @@ void Scheduler::schedule_running(ScheduledBatch* batch, int32_t* budget) {
     if (*budget == 0) break;
     const int32_t start = s->num_computed_tokens_;
     const int32_t n = std::min(s->num_uncomputed_tokens(), *budget);
+    if (s->is_decode() && !drafts.empty()) {
+      const auto d = std::find_if(drafts.begin(), drafts.end(), [&](const DraftSlots& x) { return x.seq_id == s->id(); });
+      // Slots for positions start .. start + k must exist: start + k < max_context_.
+      int32_t k = d == drafts.end() ? 0 : std::min({d->num_draft, *budget - 1, max_context_ - 1 - start});
+      if (k > 0 && blocks_.blocks_to_append(s->id(), start, 1 + k) <= blocks_.num_free_blocks()) {
+        const Status st = blocks_.append_slots(s->id(), start, 1 + k, &batch->copies);
+        assert(st.ok());
+        (void)st;
+        batch->seqs.push_back({s->id(), start, 1 + k, true, k});
+        batch->num_tokens += 1 + k;
+        *budget -= 1 + k;
+        continue;
+      }
+    }
     for (;;) {
       if (blocks_.blocks_to_append(s->id(), start, n) <= blocks_.num_free_blocks()) {
         const Status st = blocks_.append_slots(s->id(), start, n, &batch->copies);
@@ -193,11 +207,11 @@ void Scheduler::admit_waiting(ScheduledBatch* batch, int32_t* budget) {
   }
 }
 
-ScheduledBatch Scheduler::schedule() {
+ScheduledBatch Scheduler::schedule(std::span<const DraftSlots> drafts) {
   assert(!in_flight_ && "schedule() twice without postprocess()");
   ScheduledBatch batch;
   int32_t budget = config_.max_batch_tokens;
-  schedule_running(&batch, &budget);
+  schedule_running(&batch, &budget, drafts);
   if (batch.preempted.empty()) admit_waiting(&batch, &budget);
   assert(batch.num_tokens + budget == config_.max_batch_tokens);
   in_flight_ = !batch.empty();
@@ -219,8 +233,15 @@ FinishReason Scheduler::stop_reason(const Sequence& s) const {
 }
 
 std::vector<SeqOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::span<const TokenId> sampled) {
-  assert(in_flight_ || batch.empty());
   assert(sampled.size() == batch.seqs.size());
+  std::vector<std::vector<TokenId>> tokens(sampled.size());
+  for (size_t i = 0; i < sampled.size(); ++i) tokens[i].push_back(sampled[i]);
+  return postprocess(batch, tokens);
+}
+
+std::vector<SeqOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::span<const std::vector<TokenId>> tokens) {
+  assert(in_flight_ || batch.empty());
+  assert(tokens.size() == batch.seqs.size());
   in_flight_ = false;
   std::vector<SeqOutput> out;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
@@ -230,15 +251,36 @@ std::vector<SeqOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::
     Sequence* s = it->second.get();
     assert(s->status_ == SequenceStatus::kRunning && s->num_computed_tokens_ == e.start);
     if (!s->is_decode()) prompt_tokens_ += e.num_tokens;
-    s->num_computed_tokens_ += e.num_tokens;
-    blocks_.commit(s->id(), s->tokens(), s->num_computed_tokens_);
-    if (!e.sample) continue;
-    s->tokens_.push_back(sampled[i]);
-    ++generation_tokens_;
-    FinishReason reason = stop_reason(*s);
-    if (reason == FinishReason::kNone && stop_hook_ && stop_hook_(*s)) reason = FinishReason::kStop;
-    out.push_back({s->id(), sampled[i], reason});
-    if (reason != FinishReason::kNone) release(s, reason);
+    if (e.num_draft > 0) {
+      // The pass computed [start, start + 1 + num_draft); only the newest
+      // token and the kept drafts are valid (the last produced token is new).
+      const int32_t kept = static_cast<int32_t>(tokens[i].size()) - 1;
+      assert(kept >= 0 && kept <= e.num_draft);
+      s->num_computed_tokens_ += 1 + kept;
+      blocks_.truncate(s->id(), s->num_computed_tokens_);
+    } else {
+      s->num_computed_tokens_ += e.num_tokens;
+    }
+    if (!e.sample) {
+      blocks_.commit(s->id(), s->tokens(), s->num_computed_tokens_);
+      continue;
+    }
+    assert(!tokens[i].empty() && (e.num_draft > 0 || tokens[i].size() == 1));
+    bool released = false;
+    for (TokenId t : tokens[i]) {
+      s->tokens_.push_back(t);
+      ++generation_tokens_;
+      FinishReason reason = stop_reason(*s);
+      if (reason == FinishReason::kNone && stop_hook_ && stop_hook_(*s)) reason = FinishReason::kStop;
+      out.push_back({s->id(), t, reason});
+      if (reason != FinishReason::kNone) {
+        release(s, reason);
+        released = true;
+        break;
+      }
+    }
+    // Kept drafts are tokens now, so full blocks can be hashed.
+    if (!released) blocks_.commit(s->id(), s->tokens(), s->num_computed_tokens_);
   }
   return out;
 }

@@ -87,8 +87,19 @@ struct SchedulerConfig {
 struct ScheduledSeq {
   SeqId seq_id = -1;
   int32_t start = 0;       // == num_computed_tokens before the step
-  int32_t num_tokens = 0;  // 1 for a decode
+  int32_t num_tokens = 0;  // 1 for a decode; 1 + num_draft for a speculative decode
   bool sample = false;     // the chunk reaches the newest token: sample after it
+  // Speculative decoding: slots reserved after the newest token for this many
+  // draft tokens (positions start + 1 .. start + num_draft), verified in the
+  // same pass. Slots of drafts the target rejects are rolled back by
+  // postprocess().
+  int32_t num_draft = 0;
+};
+
+// Draft slots a decoding sequence asks for in schedule().
+struct DraftSlots {
+  SeqId seq_id = -1;
+  int32_t num_draft = 0;
 };
 
 struct ScheduledBatch {
@@ -148,9 +159,19 @@ class Scheduler {
 
   void set_stop_hook(StopHook hook) { stop_hook_ = std::move(hook); }
 
-  ScheduledBatch schedule();
+  // `drafts`: decoding sequences that verify draft tokens this step. Each gets
+  // up to num_draft extra slots, fewer when the token budget, the context or
+  // the free blocks do not allow them (draft slots never preempt anyone).
+  ScheduledBatch schedule(std::span<const DraftSlots> drafts = {});
   // sampled[i] is the token drawn for batch.seqs[i]; ignored where !sample.
   std::vector<SeqOutput> postprocess(const ScheduledBatch& batch, std::span<const TokenId> sampled);
+  // Speculative form: tokens[i] are the tokens batch.seqs[i] produced, the
+  // kept drafts then one more (1 + kept <= 1 + num_draft; ignored where
+  // !sample). Positions of rejected drafts are rolled back: the sequence
+  // counts as computed up to its kept tokens and blocks past them are freed.
+  // Stop rules apply token by token; tokens after a stop are dropped. One
+  // SeqOutput per appended token.
+  std::vector<SeqOutput> postprocess(const ScheduledBatch& batch, std::span<const std::vector<TokenId>> tokens);
 
   bool has_work() const { return !running_.empty() || !waiting_.empty(); }
   // nullptr once finished (or never added).
@@ -175,7 +196,7 @@ class Scheduler {
   // Running sequence last in (priority, arrival) order.
   Sequence* pick_victim() const;
   void preempt(Sequence* s, ScheduledBatch* batch, int32_t* budget);
-  void schedule_running(ScheduledBatch* batch, int32_t* budget);
+  void schedule_running(ScheduledBatch* batch, int32_t* budget, std::span<const DraftSlots> drafts);
   void admit_waiting(ScheduledBatch* batch, int32_t* budget);
   FinishReason stop_reason(const Sequence& s) const;
   void release(Sequence* s, FinishReason reason);  // free blocks, unqueue, forget

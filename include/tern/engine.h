@@ -52,6 +52,7 @@ struct EngineOptions {
   int32_t max_queue = 1024;        // waiting requests before submit() says ResourceExhausted
   bool prefix_caching = true;      // reuse KV blocks of identical prompt prefixes
   KvCacheType kv_type = KvCacheType::kF16;
+  SpeculativeOptions speculative;  // speculative decoding (off by default; docs/speculative.md)
 };
 
 using RequestId = uint64_t;
@@ -68,6 +69,7 @@ struct GenerationRequest {
   StopRules stop;
   int32_t priority = 0;            // lower runs first (vLLM's convention); ties in arrival order
   bool want_embedding = false;     // return the pooled hidden state instead of generating
+  SpeculativeParams speculative;   // drafter and draft length for this request
   // Score the prompt instead of generating: the one (final) event carries
   // prompt_logprobs. Like embeddings, the prompt may fill the whole context.
   bool want_prompt_logprobs = false;
@@ -84,6 +86,8 @@ struct Usage {
   int32_t prompt_tokens = 0;
   int32_t cached_tokens = 0;       // prompt tokens served from the prefix cache
   int32_t completion_tokens = 0;
+  int32_t draft_tokens = 0;        // speculative decoding: draft tokens verified
+  int32_t accepted_tokens = 0;     // of which kept (each saved one decode step)
 };
 
 struct GenerationEvent {
@@ -121,6 +125,13 @@ struct EngineStats {
   int64_t generation_tokens = 0;
   int64_t steps = 0;
   int64_t requests_finished = 0;
+  // Speculative decoding (vLLM's spec_decode counters): verification chunks
+  // with at least one draft, draft tokens verified, of which kept, and kept
+  // per draft position (index j: the (j+1)-th draft token of a chunk).
+  int64_t spec_drafts = 0;
+  int64_t spec_draft_tokens = 0;
+  int64_t spec_accepted_tokens = 0;
+  std::vector<int64_t> spec_accepted_per_pos;
 };
 
 struct ModelInfo {

@@ -37,6 +37,41 @@ struct SamplingParams {
   }
 };
 
+// Speculative decoding (docs/speculative.md): a drafter proposes tokens that
+// the model verifies in one batched pass; output is exactly what plain
+// decoding would produce (greedy: the same tokens; sampled: the same
+// distribution).
+enum class SpecMethod {
+  kDefault,     // per request: the engine's choice (SpeculativeOptions::method)
+  kOff,         // plain decoding
+  kNgram,       // prompt lookup: continue an earlier occurrence of the last n tokens
+  kDraftModel,  // a smaller GGUF with the same vocabulary (SpeculativeOptions::draft_model_path)
+  kSelfSpec,    // the model itself with layers skipped (SWIFT-style)
+};
+const char* spec_method_name(SpecMethod m);  // "default", "off", "ngram", "draft-model", "self-spec"
+// Parses those names ("none" and "draft" are accepted too); false if unknown.
+bool parse_spec_method(const std::string& name, SpecMethod* out);
+
+// Engine-wide speculative decoding settings.
+struct SpeculativeOptions {
+  SpecMethod method = SpecMethod::kOff;  // for requests that do not choose (kDefault counts as kOff)
+  std::string draft_model_path;          // needed by kDraftModel
+  int32_t max_draft_tokens = 8;          // k: most draft tokens per sequence and step
+  // Adaptive: each step picks every sequence's draft length from its running
+  // acceptance and the measured step cost, and drafts nothing where
+  // speculation would be slower than plain decoding (large batches, low
+  // acceptance). Off: always the longest draft available (tests, comparisons).
+  bool adaptive = true;
+  int32_t ngram_min = 1, ngram_max = 4;  // n-gram lengths prompt lookup tries, longest first
+  std::vector<int32_t> self_spec_skip_layers;  // empty: chosen from measured acceptance
+};
+
+// Per request: overrides of the engine's settings.
+struct SpeculativeParams {
+  SpecMethod method = SpecMethod::kDefault;
+  int32_t max_draft_tokens = 0;  // 0: the engine's; otherwise at most it
+};
+
 // Why a sequence ended.
 enum class FinishReason {
   kNone,

@@ -132,6 +132,19 @@ const std::vector<OptionSpec>& serve_option_specs() {
        int_field(&O::drain_timeout, 0, 3600)},
       {"log-requests", "", "true", "one JSON line per request on stderr (never the prompt text)", false,
        bool_field(&O::log_requests)},
+      {"spec", "", "", "speculative decoding for requests that do not choose: off, ngram, draft-model, self-spec "
+       "(default: off, draft-model when --draft-model is set)", false,
+       [](O& o, const std::string& v) -> Status {
+         if (!v.empty() && v != "off" && v != "ngram" && v != "draft-model" && v != "self-spec")
+           return InvalidArgument("must be off, ngram, draft-model or self-spec, got '" + v + "'");
+         o.spec = v;
+         return Status::Ok();
+       }},
+      {"draft-model", "", "", "draft GGUF for speculative decoding (same vocabulary as the model)", false,
+       string_field(&O::draft_model)},
+      {"draft-max", "", "8", "most draft tokens per sequence and step", false, int_field(&O::draft_max, 1, 32)},
+      {"spec-adaptive", "", "true", "adapt draft lengths to acceptance and batch size (false: always draft-max)", false,
+       bool_field(&O::spec_adaptive)},
       {"config", "", "", "config file: JSON object or 'key: value' lines with the option names", false,
        string_field(&O::config)},
   };

@@ -36,6 +36,11 @@ struct ServeOptions {
   std::string kv_type;
   int32_t drain_timeout = 0;
   bool log_requests = true;
+  // Speculative decoding (docs/speculative.md).
+  std::string spec;            // off, ngram, draft-model, self-spec ("" : off, or draft-model with a draft model)
+  std::string draft_model;
+  int32_t draft_max = 0;
+  bool spec_adaptive = true;
   std::string config;
 };
 

@@ -260,6 +260,7 @@ void GenerationJob::complete() {
 GenerationRequest make_engine_request(const GenerationParams& gen, int choice) {
   GenerationRequest r;
   r.sampling = gen.sampling;
+  r.speculative = gen.speculative;
   if (gen.logprobs) r.sampling.n_probs = std::max(1, gen.top_logprobs);
   if (r.sampling.seed != 0xFFFFFFFFFFFFFFFFull) r.sampling.seed += static_cast<uint64_t>(choice);
   r.stop = gen.stop;

@@ -58,6 +58,23 @@ std::string ServerMetrics::render(const EngineStats& st, const std::string& mode
   counter("tern:engine_prompt_tokens_computed_total", "Prompt tokens computed (not served from the prefix cache).",
           static_cast<double>(st.prompt_tokens));
 
+  // Speculative decoding (vLLM v1's spec_decode names) and two derived gauges.
+  counter("vllm:spec_decode_num_drafts_total", "Verification chunks with at least one draft token.",
+          static_cast<double>(st.spec_drafts));
+  counter("vllm:spec_decode_num_draft_tokens_total", "Draft tokens verified.", static_cast<double>(st.spec_draft_tokens));
+  counter("vllm:spec_decode_num_accepted_tokens_total", "Draft tokens accepted.",
+          static_cast<double>(st.spec_accepted_tokens));
+  append_family_header(out, "vllm:spec_decode_num_accepted_tokens_per_pos_total",
+                       "Draft tokens accepted, by position in the draft (0: first).", "counter");
+  for (size_t i = 0; i < st.spec_accepted_per_pos.size(); ++i)
+    append_sample(out, "vllm:spec_decode_num_accepted_tokens_per_pos_total", l + ",position=\"" + std::to_string(i) + "\"",
+                  static_cast<double>(st.spec_accepted_per_pos[i]));
+  gauge("tern:spec_decode_acceptance_rate", "Accepted / draft tokens since start (0 when none were drafted).",
+        st.spec_draft_tokens > 0 ? static_cast<double>(st.spec_accepted_tokens) / st.spec_draft_tokens : 0.0);
+  gauge("tern:spec_decode_mean_accepted_length",
+        "Tokens produced per verification chunk: 1 + accepted / drafts (0 when none were drafted).",
+        st.spec_drafts > 0 ? 1.0 + static_cast<double>(st.spec_accepted_tokens) / st.spec_drafts : 0.0);
+
   counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", prompt_tokens.value());
   counter("vllm:generation_tokens_total", "Number of generation tokens processed.", generation_tokens.value());
   append_family_header(out, "vllm:request_success_total", "Count of finished requests by finish reason.", "counter");

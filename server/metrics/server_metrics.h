@@ -14,6 +14,9 @@
 //   vllm:prefix_cache_queries_total/_hits_total  counter  prompt tokens looked up / found
 //   vllm:num_preemptions_total            counter
 //   tern:kv_cache_blocks_used / _total    gauge
+//   vllm:spec_decode_num_drafts_total / _num_draft_tokens_total / _num_accepted_tokens_total  counter
+//   vllm:spec_decode_num_accepted_tokens_per_pos_total  counter  by position="0".. in the draft
+//   tern:spec_decode_acceptance_rate, tern:spec_decode_mean_accepted_length  gauge (derived)
 //   tern:http_responses_total             counter    by status code
 //
 // Every sample carries model_name="<served id>". The request-level series are

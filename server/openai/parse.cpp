@@ -116,6 +116,30 @@ void parse_logit_bias(Fields& f, std::vector<std::pair<TokenId, float>>& out) {
   }
 }
 
+// tern extension: "speculative" is a method name or {"method", "max_draft_tokens"}.
+void parse_speculative(Fields& f, SpeculativeParams& out) {
+  const json* v = f.failed() ? nullptr : f.get("speculative");
+  if (!v) return;
+  const char* kWhat = "'speculative' must be a method name (off, ngram, draft-model, self-spec) or an object "
+                      "{\"method\": ..., \"max_draft_tokens\": N}";
+  const json* method = v->is_string() ? v : nullptr;
+  if (v->is_object()) {
+    for (const auto& [k, x] : v->items())
+      if (k != "method" && k != "max_draft_tokens")
+        return f.fail("'speculative." + k + "' is not a known field (method, max_draft_tokens)", "speculative");
+    if (auto it = v->find("method"); it != v->end() && !it->is_null()) method = &*it;
+    if (auto it = v->find("max_draft_tokens"); it != v->end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 32)
+        return f.fail("'speculative.max_draft_tokens' must be an integer between 0 and 32", "speculative");
+      out.max_draft_tokens = it->get<int32_t>();
+    }
+  } else if (!method) {
+    return f.fail(kWhat, "speculative");
+  }
+  if (method && (!method->is_string() || !parse_spec_method(method->get<std::string>(), &out.method)))
+    return f.fail(kWhat, "speculative");
+}
+
 // The fields chat and completions share. max_tokens_default: -1 for chat
 // (until EOS or the context is full), 16 for completions (OpenAI's).
 void parse_generation(Fields& f, GenerationParams& g, int32_t max_tokens_default) {
@@ -145,6 +169,7 @@ void parse_generation(Fields& f, GenerationParams& g, int32_t max_tokens_default
   f.boolean("ignore_eos", g.stop.ignore_eos);
   parse_stop(f, g.stop.stop_strings);
 
+  parse_speculative(f, g.speculative);
   f.integer("n", g.n, 1, 128);
   f.boolean("stream", g.stream);
   if (const json* so = f.failed() ? nullptr : f.get("stream_options")) {

@@ -21,6 +21,9 @@ struct GenerationParams {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // report the chosen tokens' logprobs
   int32_t top_logprobs = 0;    // and this many alternatives per token
+  // tern extension: "speculative": {"method": "ngram", "max_draft_tokens": 4}
+  // (or "speculative": "off"); docs/speculative.md.
+  SpeculativeParams speculative;
 };
 
 struct ChatRequest {
