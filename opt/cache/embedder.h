@@ -46,6 +46,7 @@ struct LexicalOptions {
   float word_weight = 1.0f;     // weight of word unigrams
   float bigram_weight = 0.7f;   // weight of word bigrams (order-sensitive signal)
   float char_weight = 0.35f;    // weight of character n-grams (typo/inflection tolerance)
+  float stop_weight = 0.1f;     // factor for function words ("the", "how", "can", ...)
 };
 
 class LexicalEmbedder : public Embedder {

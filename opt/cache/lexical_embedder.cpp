@@ -1,8 +1,8 @@
 // cache/lexical_embedder.cpp — hashed lexical features, no model.
 //
 // Features of a text (lowercased ASCII; other UTF-8 bytes kept as letters):
-//   word unigrams   weight word_weight (stop words x0.2: "the", "a", "is"...;
-//                   negations and question words are NOT stop words: they
+//   word unigrams   weight word_weight (function words x stop_weight: "the",
+//                   "how", "can"...; negations are NOT stop words: they
 //                   change the meaning)
 //   word bigrams    weight bigram_weight (adds order: "celsius to fahrenheit"
 //                   differs from "fahrenheit to celsius")
@@ -42,7 +42,9 @@ const std::unordered_set<std::string>& stop_words() {
       "a", "an", "the", "is", "are", "was", "were", "be", "been", "am", "do", "does", "did", "i", "me", "my",
       "you", "your", "it", "its", "of", "to", "in", "on", "at", "for", "with", "and", "or", "this", "that",
       "these", "those", "can", "could", "would", "should", "will", "please", "tell", "about", "some", "any",
-      "there", "here", "so", "just", "get", "give", "we", "us", "our"};
+      "there", "here", "so", "just", "get", "give", "we", "us", "our", "s", "t", "d", "ll", "re", "ve", "m",
+      "what", "how", "which", "explain", "describe", "by", "as", "has", "have", "had", "need", "want", "way",
+      "into", "if", "one", "let", "know", "show"};
   return words;
 }
 
@@ -72,7 +74,8 @@ LexicalEmbedder::LexicalEmbedder(LexicalOptions options) : options_(options) {
 std::string LexicalEmbedder::name() const {
   return "lexical-" + std::to_string(options_.dim) + "-c" + std::to_string(options_.char_ngram_min) + "." +
          std::to_string(options_.char_ngram_max) + "-w" + std::to_string(options_.word_weight) + "-b" +
-         std::to_string(options_.bigram_weight) + "-ch" + std::to_string(options_.char_weight);
+         std::to_string(options_.bigram_weight) + "-ch" + std::to_string(options_.char_weight) + "-s" +
+         std::to_string(options_.stop_weight);
 }
 
 Result<std::vector<float>> LexicalEmbedder::embed(std::string_view text) {
@@ -88,10 +91,10 @@ Result<std::vector<float>> LexicalEmbedder::embed(std::string_view text) {
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
     const bool stop = stops.count(w) != 0;
-    add(fnv1a(w, 1), options_.word_weight * (stop ? 0.2f : 1.0f));
+    add(fnv1a(w, 1), options_.word_weight * (stop ? options_.stop_weight : 1.0f));
     if (i + 1 < words.size()) {
       const bool both_stop = stop && stops.count(words[i + 1]) != 0;
-      add(fnv1a(w + " " + words[i + 1], 2), options_.bigram_weight * (both_stop ? 0.2f : 1.0f));
+      add(fnv1a(w + " " + words[i + 1], 2), options_.bigram_weight * (both_stop ? options_.stop_weight : 1.0f));
     }
     if (stop || options_.char_weight <= 0) continue;
     const std::string marked = "<" + w + ">";
