@@ -9,6 +9,10 @@
 // SHA-256) and ExactCache::lookup (store read + decode). Reports hits/s and
 // per-hit latency percentiles. Without --redis-port a private redis-server
 // is started on a loopback port (and stopped at the end).
+//
+// A second table measures the budget bookkeeping of one request that reaches
+// a model: Budgets::admit (RPM and TPM windows + reservation) then
+// Budgets::settle (charge, TPM correction, ledger row), per store kind.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "budget/budget.h"
 #include "cache/exact_cache.h"
 #include "opt/redis_server.h"
 
@@ -64,6 +69,80 @@ CachedResponse response(int i) {
   return r;
 }
 
+// Runs admit + settle in a loop on `threads` threads; returns table rows.
+std::string bench_budget(store::Store& store, const std::string& kind, const std::vector<int>& thread_counts,
+                         double seconds) {
+  budget::BudgetConfig cfg;
+  budget::Team team;
+  team.id = "bench";
+  team.rpm = 1'000'000'000;
+  team.tpm = 1'000'000'000'000;
+  cfg.teams.push_back(team);
+  for (int t = 0; t < 16; ++t) {
+    budget::VirtualKey k;
+    k.id = "k" + std::to_string(t);
+    k.secret = "sk-" + k.id;
+    k.team = "bench";
+    k.budget = 1000 * budget::kPicoPerDollar;
+    k.rpm = 1'000'000'000;
+    k.tpm = 1'000'000'000'000;
+    cfg.keys.push_back(k);
+  }
+  budget::Budgets budgets(store, cfg);
+  budget::Prices prices;
+  prices.input = budget::parse_dollars("0.15").value();
+  prices.output = budget::parse_dollars("0.60").value();
+  std::string out;
+  for (int threads : thread_counts) {
+    std::atomic<bool> stop{false};
+    std::atomic<int64_t> failures{0};
+    std::vector<std::vector<float>> lat(static_cast<size_t>(threads));
+    std::vector<std::thread> pool;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const budget::VirtualKey& key = *budgets.find_key("k" + std::to_string(t % 16));
+        auto& mine = lat[static_cast<size_t>(t)];
+        while (!stop.load(std::memory_order_relaxed)) {
+          const auto a = std::chrono::steady_clock::now();
+          budget::AdmitRequest req;
+          req.model = "m";
+          req.prices = prices;
+          req.prompt_tokens = 500;
+          req.max_output_tokens = 256;
+          auto adm = budgets.admit(key, req);
+          bool ok = adm.ok() && adm->admitted();
+          if (ok) {
+            budget::Outcome o;
+            o.model = "m";
+            o.prices = prices;
+            o.tokens_in = 500;
+            o.tokens_out = 100;
+            ok = budgets.settle(adm->reservation, o).ok();
+          }
+          const auto b = std::chrono::steady_clock::now();
+          if (!ok) ++failures;
+          mine.push_back(std::chrono::duration<float, std::micro>(b - a).count());
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    stop = true;
+    for (auto& th : pool) th.join();
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::vector<float> all;
+    for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+    std::sort(all.begin(), all.end());
+    auto pct = [&](double p) { return all.empty() ? 0.f : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))]; };
+    char row[256];
+    std::snprintf(row, sizeof(row), "| %s | %d | %.0f | %.1f | %.1f | %.1f |\n", kind.c_str(), threads,
+                  all.size() / elapsed, pct(0.5), pct(0.99), pct(0.999));
+    out += row;
+    if (failures) std::fprintf(stderr, "%s: %lld budget calls failed\n", kind.c_str(), static_cast<long long>(failures.load()));
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,6 +165,7 @@ int main(int argc, char** argv) {
     }
   }
   std::unique_ptr<test::RedisServer> redis;
+  std::vector<std::string> budget_rows;
   std::vector<Json> requests;
   for (int i = 0; i < entries; ++i) requests.push_back(request(i));
   const size_t entry_bytes = encode_entry(response(0)).size();
@@ -163,9 +243,13 @@ int main(int argc, char** argv) {
                   pct(0.99), pct(0.999));
       if (misses) std::fprintf(stderr, "%s: %lld lookups missed\n", kind.c_str(), static_cast<long long>(misses.load()));
     }
+    budget_rows.push_back(bench_budget(**store, kind, thread_counts, seconds));
     store.value().reset();
     if (cfg.kind == store::StoreKind::kSqlite)
       for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
   }
+  std::printf("\nbudget bookkeeping per model call: admit (RPM, TPM, reservation) + settle (charge, TPM, ledger row)\n\n");
+  std::printf("| store | threads | calls/s | p50 us | p99 us | p99.9 us |\n|---|---:|---:|---:|---:|---:|\n");
+  for (const std::string& rows : budget_rows) std::printf("%s", rows.c_str());
   return 0;
 }

@@ -106,76 +106,56 @@ Result<Admission> Budgets::admit(const VirtualKey& key, const AdmitRequest& req)
   }
   const int64_t now = now_ms();
   const Team* team = key.team.empty() ? nullptr : find_team(key.team);
-
-  // Rate windows, key first; counts already taken are given back on refusal.
-  struct Charged {
-    std::string name;
-    int64_t amount;
-  };
-  std::vector<Charged> charged;
-  auto undo = [&] {
-    for (const Charged& c : charged) (void)store_.window_adjust(c.name, kMinute, now, -c.amount);
-  };
-  auto window = [&](const std::string& name, int64_t amount, int64_t limit, const char* what,
-                    const std::string& who) -> Result<bool> {
-    if (limit <= 0) return true;
-    auto w = store_.window_add(name, kMinute, now, amount, limit);
-    if (!w.ok()) return w.status();
-    if (w->allowed) {
-      charged.push_back({name, amount});
-      return true;
-    }
-    adm.denial = Denial{429, "rate_limit_exceeded",
-                        std::string(what) + " limit of " + std::to_string(limit) + " reached for " + who,
-                        w->retry_after_ms};
-    return false;
-  };
   const int64_t prompt = std::max<int64_t>(req.prompt_tokens, 0);
+
+  // Rate windows (key, then team) and the worst-case cost on the key's and
+  // the team's budget accounts, checked and taken in one atomic store step:
+  // a refused request changes nothing.
   struct Limit {
-    std::string name;
-    int64_t amount, limit;
     const char* what;
     std::string who;
   };
-  std::vector<Limit> limits = {{"rpm:key:" + key.id, 1, key.rpm, "requests-per-minute", "key " + key.id},
-                               {"tpm:key:" + key.id, prompt, key.tpm, "tokens-per-minute", "key " + key.id}};
+  std::vector<store::WindowCharge> windows;
+  std::vector<Limit> about;
+  auto window = [&](const std::string& name, int64_t amount, int64_t limit, const char* what, const std::string& who) {
+    if (limit <= 0) return;  // unlimited: not counted
+    store::WindowCharge w;
+    w.name = name;
+    w.window_ms = kMinute;
+    w.amount = amount;
+    w.limit = limit;
+    windows.push_back(std::move(w));
+    about.push_back({what, who});
+  };
+  window("rpm:key:" + key.id, 1, key.rpm, "requests-per-minute", "key " + key.id);
+  window("tpm:key:" + key.id, prompt, key.tpm, "tokens-per-minute", "key " + key.id);
   if (team) {
-    limits.push_back({"rpm:team:" + team->id, 1, team->rpm, "requests-per-minute", "team " + team->id});
-    limits.push_back({"tpm:team:" + team->id, prompt, team->tpm, "tokens-per-minute", "team " + team->id});
+    window("rpm:team:" + team->id, 1, team->rpm, "requests-per-minute", "team " + team->id);
+    window("tpm:team:" + team->id, prompt, team->tpm, "tokens-per-minute", "team " + team->id);
   }
-  for (const Limit& l : limits) {
-    auto ok = window(l.name, l.amount, l.limit, l.what, l.who);
-    if (!ok.ok()) {
-      undo();
-      return ok.status();
-    }
-    if (!*ok) {
-      undo();
-      return adm;
-    }
-  }
-
-  // Worst-case cost on the key's and the team's accounts.
   Prices worst = req.prices;
   if (worst.cached > worst.input) worst.input = worst.cached;
   const Picodollars amount = cost_of(worst, prompt, std::max<int64_t>(req.max_output_tokens, 0), 0);
   std::vector<store::AccountLimit> accounts = {{key_account(key, now), key.budget}};
   if (team) accounts.push_back({team_account(*team, now), team->budget});
-  auto r = store_.reserve(accounts, amount);
-  if (!r.ok()) {
-    undo();
-    return r.status();
+
+  TERN_ASSIGN_OR_RETURN(store::AdmitResult r, store_.admit(windows, now, accounts, amount));
+  if (r.refused_window >= 0) {
+    const size_t i = static_cast<size_t>(r.refused_window);
+    adm.denial = Denial{429, "rate_limit_exceeded",
+                        std::string(about[i].what) + " limit of " + std::to_string(windows[i].limit) + " reached for " +
+                            about[i].who,
+                        r.window.retry_after_ms};
+    return adm;
   }
-  if (!r->granted) {
-    // The request was made: it keeps its RPM count, but its tokens never ran.
-    for (const Charged& c : charged)
-      if (c.name.rfind("tpm:", 0) == 0) (void)store_.window_adjust(c.name, kMinute, now, -c.amount);
-    const bool is_key = r->refused_account == accounts[0].account;
+  if (!r.granted) {
+    const store::ReserveResult& rr = r.reserve;
+    const bool is_key = rr.refused_account == accounts[0].account;
     const std::string who = is_key ? "key " + key.id : "team " + key.team;
     adm.denial = Denial{402, "insufficient_quota",
-                        "budget exceeded for " + who + ": $" + format_dollars(r->refused_state.spent) + " spent + $" +
-                            format_dollars(r->refused_state.reserved) + " reserved of $" +
-                            format_dollars(r->refused_limit) + "; this request may cost up to $" +
+                        "budget exceeded for " + who + ": $" + format_dollars(rr.refused_state.spent) + " spent + $" +
+                            format_dollars(rr.refused_state.reserved) + " reserved of $" +
+                            format_dollars(rr.refused_limit) + "; this request may cost up to $" +
                             format_dollars(amount),
                         0};
     return adm;
@@ -183,8 +163,8 @@ Result<Admission> Budgets::admit(const VirtualKey& key, const AdmitRequest& req)
   Reservation& res = adm.reservation;
   res.owner_ = this;
   for (const auto& a : accounts) res.accounts_.push_back(a.account);
-  for (const Charged& c : charged)
-    if (c.name.rfind("tpm:", 0) == 0) res.windows_tpm_.push_back(c.name);
+  for (const store::WindowCharge& w : windows)
+    if (w.name.rfind("tpm:", 0) == 0) res.windows_tpm_.push_back(w.name);
   res.amount_ = amount;
   res.prompt_tokens_ = prompt;
   res.key_id_ = key.id;
@@ -197,11 +177,17 @@ Result<Picodollars> Budgets::settle(Reservation& res, const Outcome& o) {
   if (!res.active()) return InvalidArgument("settle: the reservation is not active");
   res.owner_ = nullptr;  // from here on the reservation is spent, whatever happens
   const Picodollars cost = !o.charge ? 0 : o.cost_override >= 0 ? o.cost_override : cost_of(o.prices, o.tokens_in, o.tokens_out, o.tokens_cached);
-  Status st = store_.settle(res.accounts_, res.amount_, cost);
   const int64_t now = now_ms();
   const int64_t correction = std::max<int64_t>(o.tokens_in, 0) + std::max<int64_t>(o.tokens_out, 0) - res.prompt_tokens_;
-  for (const std::string& w : res.windows_tpm_)
-    if (correction != 0) (void)store_.window_adjust(w, kMinute, now, correction);
+  std::vector<store::WindowCharge> adjust;
+  for (const std::string& w : res.windows_tpm_) {
+    if (correction == 0) break;
+    store::WindowCharge wc;
+    wc.name = w;
+    wc.window_ms = kMinute;
+    wc.amount = correction;
+    adjust.push_back(std::move(wc));
+  }
   store::LedgerRow row;
   row.ts_ms = res.admitted_ms_;
   row.request_id = o.request_id;
@@ -218,19 +204,23 @@ Result<Picodollars> Budgets::settle(Reservation& res, const Outcome& o) {
   row.cache = o.cache;
   row.escalations = o.escalations;
   row.status = o.status;
-  Status lt = store_.append(row);
-  if (!st.ok()) return st;
-  if (!lt.ok()) return lt;
+  TERN_RETURN_IF_ERROR(store_.finish(res.accounts_, res.amount_, cost, adjust, now, &row));
   return cost;
 }
 
 Status Budgets::release(Reservation& res) {
   if (!res.active()) return Status::Ok();
   res.owner_ = nullptr;
-  const int64_t now = now_ms();
-  for (const std::string& w : res.windows_tpm_)
-    if (res.prompt_tokens_ != 0) (void)store_.window_adjust(w, kMinute, now, -res.prompt_tokens_);
-  return store_.settle(res.accounts_, res.amount_, 0);
+  std::vector<store::WindowCharge> adjust;  // the prompt never ran: TPM forgets it
+  for (const std::string& w : res.windows_tpm_) {
+    if (res.prompt_tokens_ == 0) break;
+    store::WindowCharge wc;
+    wc.name = w;
+    wc.window_ms = kMinute;
+    wc.amount = -res.prompt_tokens_;
+    adjust.push_back(std::move(wc));
+  }
+  return store_.finish(res.accounts_, res.amount_, 0, adjust, now_ms(), nullptr);
 }
 
 void Budgets::release_quietly(Reservation& res) { (void)release(res); }

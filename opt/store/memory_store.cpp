@@ -140,6 +140,58 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
 
+  Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
+                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+    if (amount < 0) return InvalidArgument("admit: negative amount");
+    for (const WindowCharge& w : windows)
+      if (w.window_ms <= 0) return InvalidArgument("admit: window_ms must be > 0");
+    std::lock_guard lock(mu_);
+    AdmitResult r;
+    for (size_t i = 0; i < windows.size(); ++i) {
+      const WindowCharge& wc = windows[i];
+      Window& w = windows_[wc.name];
+      roll(w, WindowMath::index(now_ms, wc.window_ms));
+      WindowResult v = WindowMath::decide(w.cur, w.prev, now_ms, wc.window_ms, wc.amount, wc.limit);
+      if (!v.allowed) {
+        r.refused_window = static_cast<int>(i);
+        r.window = v;
+        return r;
+      }
+    }
+    for (const AccountLimit& a : accounts) {
+      const AccountState& st = accounts_[a.account];
+      if (a.limit >= 0 && st.spent + st.reserved + amount > a.limit) {
+        r.reserve.refused_account = a.account;
+        r.reserve.refused_state = st;
+        r.reserve.refused_limit = a.limit;
+        return r;
+      }
+    }
+    for (const WindowCharge& wc : windows) windows_[wc.name].cur += wc.amount;
+    for (const AccountLimit& a : accounts) accounts_[a.account].reserved += amount;
+    r.granted = r.reserve.granted = true;
+    return r;
+  }
+
+  Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+    for (const WindowCharge& w : adjustments)
+      if (w.window_ms <= 0) return InvalidArgument("finish: window_ms must be > 0");
+    std::lock_guard lock(mu_);
+    for (const std::string& a : accounts) {
+      AccountState& st = accounts_[a];
+      st.reserved = std::max<Picodollars>(0, st.reserved - reserved_amount);
+      st.spent += actual;
+    }
+    for (const WindowCharge& wc : adjustments) {
+      Window& w = windows_[wc.name];
+      roll(w, WindowMath::index(now_ms, wc.window_ms));
+      w.cur += wc.amount;
+    }
+    if (row) ledger_.push_back(*row);
+    return Status::Ok();
+  }
+
   Status append(const LedgerRow& row) override {
     std::lock_guard lock(mu_);
     ledger_.push_back(row);

@@ -115,4 +115,68 @@ redis.call('PEXPIRE', KEYS[1], 2 * w + 1000)
 return {1, cur, prev}
 )lua";
 
+// admit(): windows then accounts, all or nothing.
+// KEYS: per window its current and previous key (2n), then the account hashes.
+// ARGV[1] n windows, ARGV[2] amount reserved on each account, then per window
+// amount, limit (< 0 unlimited), window_ms, elapsed ms (4n), then per account
+// its limit (a leading '-' means unlimited).
+// Returns {1}, {0, 'w', i, cur, prev} or {0, 'a', i, spent, reserved}.
+constexpr const char* kAdmit = R"lua(
+local function split(s)
+  s = tostring(s or '0')
+  if #s <= 9 then return 0, tonumber(s) end
+  return tonumber(string.sub(s, 1, -10)), tonumber(string.sub(s, -9))
+end
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local cur = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local prev = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  local b = 2 + 4 * (i - 1)
+  local amount, limit, w, el = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  if limit >= 0 and cur + prev * (w - el) / w + amount > limit then return {0, 'w', i, cur, prev} end
+end
+local ah, al = split(ARGV[2])
+local na = #KEYS - 2 * n
+for j = 1, na do
+  local lim = ARGV[2 + 4 * n + j]
+  if string.sub(lim, 1, 1) ~= '-' then
+    local v = redis.call('HMGET', KEYS[2 * n + j], 'spent', 'reserved')
+    local sh, sl = split(v[1])
+    local rh, rl = split(v[2])
+    local lo = sl + rl + al
+    local hi = sh + rh + ah + math.floor(lo / 1e9)
+    lo = lo % 1e9
+    local lh, ll = split(lim)
+    if hi > lh or (hi == lh and lo > ll) then return {0, 'a', j, v[1] or '0', v[2] or '0'} end
+  end
+end
+for i = 1, n do
+  local b = 2 + 4 * (i - 1)
+  redis.call('INCRBY', KEYS[2 * i - 1], ARGV[b + 1])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[b + 3]) + 1000)
+end
+for j = 1, na do redis.call('HINCRBY', KEYS[2 * n + j], 'reserved', ARGV[2]) end
+return {1}
+)lua";
+
+// finish(): settle + window adjustments + ledger row.
+// KEYS: the account hashes (na), the windows' current keys (nw), the ledger.
+// ARGV[1] na, ARGV[2] nw, ARGV[3] -reserved_amount, ARGV[4] actual, then per
+// window amount and window_ms (2 nw), then the row's score and member ('' = no row).
+constexpr const char* kFinish = R"lua(
+local na, nw = tonumber(ARGV[1]), tonumber(ARGV[2])
+for j = 1, na do
+  if redis.call('HINCRBY', KEYS[j], 'reserved', ARGV[3]) < 0 then redis.call('HSET', KEYS[j], 'reserved', 0) end
+  redis.call('HINCRBY', KEYS[j], 'spent', ARGV[4])
+end
+for i = 1, nw do
+  local k = KEYS[na + i]
+  redis.call('INCRBY', k, ARGV[4 + 2 * i - 1])
+  redis.call('PEXPIRE', k, 2 * tonumber(ARGV[4 + 2 * i]) + 1000)
+end
+local member = ARGV[4 + 2 * nw + 2]
+if member ~= '' then redis.call('ZADD', KEYS[na + nw + 1], ARGV[4 + 2 * nw + 1], member) end
+return 1
+)lua";
+
 }  // namespace tern::store::internal::lua

@@ -181,12 +181,86 @@ class RedisStore final : public Store {
     return Status::Ok();
   }
 
+  Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
+                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+    if (amount < 0) return InvalidArgument("admit: negative amount");
+    std::vector<std::string> argv = {"EVAL", lua::kAdmit, std::to_string(2 * windows.size() + accounts.size())};
+    for (const WindowCharge& w : windows) {
+      if (w.window_ms <= 0) return InvalidArgument("admit: window_ms must be > 0");
+      const int64_t idx = WindowMath::index(now_ms, w.window_ms);
+      const std::string base = win_ + w.name + ":";
+      argv.push_back(base + std::to_string(idx));
+      argv.push_back(base + std::to_string(idx - 1));
+    }
+    for (const AccountLimit& a : accounts) argv.push_back(acct_ + a.account);
+    argv.push_back(std::to_string(windows.size()));
+    argv.push_back(std::to_string(amount));
+    for (const WindowCharge& w : windows) {
+      argv.push_back(std::to_string(w.amount));
+      argv.push_back(std::to_string(w.limit < 0 ? -1 : w.limit));
+      argv.push_back(std::to_string(w.window_ms));
+      argv.push_back(std::to_string(now_ms - WindowMath::index(now_ms, w.window_ms) * w.window_ms));
+    }
+    for (const AccountLimit& a : accounts) argv.push_back(std::to_string(a.limit < 0 ? -1 : a.limit));
+    TERN_ASSIGN_OR_RETURN(Reply r, command(argv));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) return Internal("redis: unexpected admit reply");
+    AdmitResult out;
+    if (to_int(r->element[0]) == 1) {
+      out.granted = out.reserve.granted = true;
+      return out;
+    }
+    if (r->elements < 5) return Internal("redis: unexpected admit reply");
+    const std::string what = reply_string(r->element[1]);
+    const size_t i = static_cast<size_t>(to_int(r->element[2])) - 1;
+    if (what == "w" && i < windows.size()) {
+      out.refused_window = static_cast<int>(i);
+      const WindowCharge& w = windows[i];
+      out.window = WindowMath::decide(to_int(r->element[3]), to_int(r->element[4]), now_ms, w.window_ms, w.amount, w.limit);
+      out.window.allowed = false;
+    } else if (what == "a" && i < accounts.size()) {
+      out.reserve.refused_account = accounts[i].account;
+      out.reserve.refused_limit = accounts[i].limit;
+      out.reserve.refused_state.spent = to_int(r->element[3]);
+      out.reserve.refused_state.reserved = to_int(r->element[4]);
+    } else {
+      return Internal("redis: unexpected admit reply");
+    }
+    return out;
+  }
+
+  Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+    std::vector<std::string> argv = {"EVAL", lua::kFinish, std::to_string(accounts.size() + adjustments.size() + 1)};
+    for (const std::string& a : accounts) argv.push_back(acct_ + a);
+    for (const WindowCharge& w : adjustments) {
+      if (w.window_ms <= 0) return InvalidArgument("finish: window_ms must be > 0");
+      argv.push_back(win_ + w.name + ":" + std::to_string(WindowMath::index(now_ms, w.window_ms)));
+    }
+    argv.push_back(ledger_key_);
+    argv.push_back(std::to_string(accounts.size()));
+    argv.push_back(std::to_string(adjustments.size()));
+    argv.push_back(std::to_string(-reserved_amount));
+    argv.push_back(std::to_string(actual));
+    for (const WindowCharge& w : adjustments) {
+      argv.push_back(std::to_string(w.amount));
+      argv.push_back(std::to_string(w.window_ms));
+    }
+    argv.push_back(row ? std::to_string(row->ts_ms) : "0");
+    argv.push_back(row ? ledger_member(*row) : "");
+    TERN_ASSIGN_OR_RETURN(Reply r, command(argv));
+    return Status::Ok();
+  }
+
+  std::string ledger_member(const LedgerRow& row) {
+    return nlohmann::json::array(
+               {row.ts_ms, row.request_id, row.key, row.team, row.model, row.route, row.tokens_in, row.tokens_out,
+                row.tokens_cached, row.cost, row.saved, row.latency_ms, row.cache, row.escalations, row.status,
+                std::to_string(nonce_) + "-" + std::to_string(seq_.fetch_add(1))})  // unique member
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+
   Status append(const LedgerRow& row) override {
-    nlohmann::json j = nlohmann::json::array(
-        {row.ts_ms, row.request_id, row.key, row.team, row.model, row.route, row.tokens_in, row.tokens_out,
-         row.tokens_cached, row.cost, row.saved, row.latency_ms, row.cache, row.escalations, row.status,
-         std::to_string(nonce_) + "-" + std::to_string(seq_.fetch_add(1))});  // unique member
-    TERN_ASSIGN_OR_RETURN(Reply r, command({"ZADD", ledger_key_, std::to_string(row.ts_ms), j.dump()}));
+    TERN_ASSIGN_OR_RETURN(Reply r, command({"ZADD", ledger_key_, std::to_string(row.ts_ms), ledger_member(row)}));
     return Status::Ok();
   }
 

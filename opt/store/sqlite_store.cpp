@@ -9,9 +9,11 @@
 // before reading: that is what makes reservations atomic across processes.
 #include <sqlite3.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "store/store_internal.h"
 
@@ -124,6 +126,15 @@ class SqliteStore final : public Store {
   explicit SqliteStore(const StoreConfig& config)
       : config_(config), now_(config.now_ms ? config.now_ms : std::function<int64_t()>(system_now_ms)) {}
 
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(ckpt_mu_);
+      stop_ = true;
+    }
+    ckpt_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
+  }
+
   Status init() {
     for (int i = 0; i < config_.pool_size; ++i) {
       auto c = std::make_unique<Conn>();
@@ -132,8 +143,22 @@ class SqliteStore final : public Store {
         std::lock_guard w(write_mu_);
         TERN_RETURN_IF_ERROR(c->exec(kSchema));
       }
+      // Checkpoints (the only step that fsyncs in WAL mode with
+      // synchronous=NORMAL) run on a background thread, off the request path.
+      TERN_RETURN_IF_ERROR(c->exec("PRAGMA wal_autocheckpoint=0;"));
       idle_.push_back(std::move(c));
     }
+    auto ck = std::make_unique<Conn>();
+    TERN_RETURN_IF_ERROR(ck->open(config_.path, config_.timeout_ms));
+    checkpointer_ = std::thread([this, c = std::move(ck)] {
+      std::unique_lock lock(ckpt_mu_);
+      while (!stop_) {
+        ckpt_cv_.wait_for(lock, std::chrono::milliseconds(250));
+        lock.unlock();
+        (void)c->exec("PRAGMA wal_checkpoint(PASSIVE);");
+        lock.lock();
+      }
+    });
     return Status::Ok();
   }
 
@@ -292,8 +317,64 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status append(const LedgerRow& row) override {
+  Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
+                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+    if (amount < 0) return InvalidArgument("admit: negative amount");
+    for (const WindowCharge& w : windows)
+      if (w.window_ms <= 0) return InvalidArgument("admit: window_ms must be > 0");
+    AdmitResult r;
+    TERN_RETURN_IF_ERROR(write([&](Conn& c) -> Status {
+      for (size_t i = 0; i < windows.size(); ++i) {
+        const WindowCharge& wc = windows[i];
+        const std::string n = config_.key_prefix + wc.name;
+        const int64_t idx = WindowMath::index(now_ms, wc.window_ms);
+        TERN_ASSIGN_OR_RETURN(int64_t cur, window_count(c, n, idx));
+        TERN_ASSIGN_OR_RETURN(int64_t prev, window_count(c, n, idx - 1));
+        WindowResult v = WindowMath::decide(cur, prev, now_ms, wc.window_ms, wc.amount, wc.limit);
+        if (!v.allowed) {
+          r.refused_window = static_cast<int>(i);
+          r.window = v;
+          return Status::Ok();
+        }
+      }
+      for (const AccountLimit& a : accounts) {
+        TERN_ASSIGN_OR_RETURN(AccountState st, read_account(c, config_.key_prefix + a.account));
+        if (a.limit >= 0 && st.spent + st.reserved + amount > a.limit) {
+          r.reserve.refused_account = a.account;
+          r.reserve.refused_state = st;
+          r.reserve.refused_limit = a.limit;
+          return Status::Ok();
+        }
+      }
+      for (const WindowCharge& wc : windows)
+        TERN_RETURN_IF_ERROR(window_bump(c, config_.key_prefix + wc.name, WindowMath::index(now_ms, wc.window_ms), wc.amount));
+      for (const AccountLimit& a : accounts)
+        TERN_RETURN_IF_ERROR(add_account(c, config_.key_prefix + a.account, 0, amount));
+      r.granted = r.reserve.granted = true;
+      return Status::Ok();
+    }));
+    return r;
+  }
+
+  Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+    for (const WindowCharge& w : adjustments)
+      if (w.window_ms <= 0) return InvalidArgument("finish: window_ms must be > 0");
     return write([&](Conn& c) -> Status {
+      for (const std::string& a : accounts)
+        TERN_RETURN_IF_ERROR(add_account(c, config_.key_prefix + a, actual, -reserved_amount));
+      for (const WindowCharge& wc : adjustments)
+        TERN_RETURN_IF_ERROR(window_bump(c, config_.key_prefix + wc.name, WindowMath::index(now_ms, wc.window_ms), wc.amount));
+      return row ? insert_row(c, *row) : Status::Ok();
+    });
+  }
+
+  Status append(const LedgerRow& row) override {
+    return write([&](Conn& c) { return insert_row(c, row); });
+  }
+
+  Status insert_row(Conn& c, const LedgerRow& row) {
+    {
       TERN_ASSIGN_OR_RETURN(sqlite3_stmt * st,
                             c.stmt(std::string("INSERT INTO ledger(scope, ") + kLedgerColumns +
                                    ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"));
@@ -314,7 +395,7 @@ class SqliteStore final : public Store {
       put_arg(st, 15, static_cast<int64_t>(row.escalations));
       put_arg(st, 16, static_cast<int64_t>(row.status));
       return run(c, st);
-    });
+    }
   }
 
   Result<std::vector<UsageRow>> usage(const UsageQuery& q) override {
@@ -531,6 +612,10 @@ class SqliteStore final : public Store {
   std::condition_variable pool_cv_;
   std::vector<std::unique_ptr<Conn>> idle_;
   std::atomic<uint64_t> puts_{0};
+  std::mutex ckpt_mu_;
+  std::condition_variable ckpt_cv_;
+  bool stop_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace

@@ -102,6 +102,24 @@ struct WindowResult {
   int64_t retry_after_ms = 0; // when refused: until the estimate would admit `amount`
 };
 
+// ---- combined steps (one transaction / one script each) ----------------------
+// What a request does before and after a model call, in one atomic step each,
+// so that the budget path costs two store round trips, not six.
+
+struct WindowCharge {
+  std::string name;
+  int64_t window_ms = 60000;
+  int64_t amount = 0;
+  int64_t limit = -1;          // < 0: unlimited (counted, never refuses)
+};
+
+struct AdmitResult {
+  bool granted = false;
+  int refused_window = -1;     // index into windows when a window refused
+  WindowResult window;         // that window's verdict (estimate, retry_after_ms)
+  ReserveResult reserve;       // the accounts' verdict (when no window refused)
+};
+
 // ---- ledger ------------------------------------------------------------------
 
 struct LedgerRow {
@@ -195,6 +213,18 @@ class Store {
                                           int64_t amount, int64_t limit) = 0;
   // Adds amount (may be negative: a correction after the fact) without a check.
   virtual Status window_adjust(std::string_view name, int64_t window_ms, int64_t now_ms, int64_t amount) = 0;
+
+  // ---- combined steps ----
+  // Atomically: every window admits its amount (in order) and every account
+  // has room for amount; then adds each window's amount and reserves amount
+  // on each account, and grants. Otherwise changes nothing and reports the
+  // first window, or else the first account, that refused.
+  virtual Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
+                                    const std::vector<AccountLimit>& accounts, Picodollars amount) = 0;
+  // Atomically: settle(accounts, reserved_amount, actual), window_adjust()
+  // of each adjustment (limits ignored) and, when row is set, append(*row).
+  virtual Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
+                        const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) = 0;
 
   // ---- ledger ----
   virtual Status append(const LedgerRow& row) = 0;

@@ -226,6 +226,58 @@ TEST_P(StoreTest, SlidingWindow) {
   EXPECT_FALSE(store_->window_add("other", 0, start, 1, 1).ok());
 }
 
+TEST_P(StoreTest, AdmitIsAllOrNothing) {
+  const int64_t w = 60000, t = 1'700'000'000'000 / w * w;
+  auto charge = [&](const std::string& name, int64_t amount, int64_t limit) {
+    WindowCharge c;
+    c.name = name;
+    c.window_ms = w;
+    c.amount = amount;
+    c.limit = limit;
+    return c;
+  };
+  std::vector<AccountLimit> acc = {{"key:a", 100}, {"team:t", 1000}};
+  auto ok = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 50, 100)}, t, acc, 60);
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_TRUE(ok->granted);
+  // The budget refuses: no window counts either.
+  auto broke = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 10, 100)}, t, acc, 50);
+  ASSERT_TRUE(broke.ok());
+  EXPECT_FALSE(broke->granted);
+  EXPECT_EQ(broke->refused_window, -1);
+  EXPECT_EQ(broke->reserve.refused_account, "key:a");
+  EXPECT_EQ(broke->reserve.refused_state.reserved, 60);
+  // A window refuses (the second one): nothing reserved, the first window untouched.
+  auto limited = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 60, 100)}, t, acc, 10);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_FALSE(limited->granted);
+  EXPECT_EQ(limited->refused_window, 1);
+  EXPECT_GT(limited->window.retry_after_ms, 0);
+  EXPECT_EQ(val(store_->account("key:a")).reserved, 60);
+  EXPECT_TRUE(val(store_->window_add("rpm:a", w, t, 1, 2)).allowed);  // rpm still had one left
+  EXPECT_FALSE(val(store_->window_add("rpm:a", w, t, 1, 2)).allowed);
+  // finish: settle + window correction + ledger row in one step.
+  LedgerRow r;
+  r.ts_ms = t;
+  r.key = "a";
+  r.cost = 42;
+  r.request_id = "fin";
+  ASSERT_TRUE(store_->finish({"key:a", "team:t"}, 60, 42, {charge("tpm:a", -50, -1)}, t, &r).ok());
+  EXPECT_EQ(val(store_->account("key:a")).spent, 42);
+  EXPECT_EQ(val(store_->account("key:a")).reserved, 0);
+  EXPECT_EQ(val(store_->account("team:t")).spent, 42);
+  EXPECT_TRUE(val(store_->window_add("tpm:a", w, t, 100, 100)).allowed);  // the 50 were given back
+  auto rows = val(store_->ledger({}, 10));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].request_id, "fin");
+  ASSERT_TRUE(store_->finish({"key:a"}, 0, 0, {}, t, nullptr).ok());
+  EXPECT_EQ(val(store_->ledger({}, 10)).size(), 1u);
+  EXPECT_FALSE(store_->admit({charge("x", 1, 1)}, t, acc, -1).ok());
+  WindowCharge bad = charge("x", 1, 1);
+  bad.window_ms = 0;
+  EXPECT_FALSE(store_->admit({bad}, t, acc, 1).ok());
+}
+
 LedgerRow row(int64_t ts, const std::string& key, const std::string& team, const std::string& model,
               Picodollars cost, const std::string& cache = "miss") {
   LedgerRow r;
