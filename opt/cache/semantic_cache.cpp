@@ -326,18 +326,28 @@ void SemanticCache::drop_from_index(const std::string& entry_key) {
 Status SemanticCache::sync() {
   last_sync_ms_ = now_ms();
   const std::string name = embedder_->name();
-  std::vector<std::pair<std::string, SemanticEntry>> fresh;
-  Status st = store_.scan(options_.key_prefix, [&](std::string_view key, std::string_view value) {
-    {
-      std::shared_lock lock(mu_);
-      if (labels_.count(std::string(key))) return true;
-    }
-    auto e = decode_semantic(value);
-    if (e.ok() && e->embedder == name) fresh.emplace_back(std::string(key), std::move(e).value());
+  // Keys first (cheap), then only the entries this process has not indexed.
+  std::vector<std::string> unseen;
+  Status st = store_.scan_keys(options_.key_prefix, [&](std::string_view key) {
+    std::shared_lock lock(mu_);
+    const std::string k(key);
+    if (!labels_.count(k) && !foreign_.count(k)) unseen.push_back(k);
     return true;
   });
-  for (auto& [key, e] : fresh) (void)add_to_index(key, e.partition, e.vector);
-  return st;
+  if (!st.ok()) return st;
+  for (const std::string& key : unseen) {
+    auto v = store_.get(key);
+    if (!v.ok()) return v.status();
+    if (!v->has_value()) continue;
+    auto e = decode_semantic(**v);
+    if (e.ok() && e->embedder == name) {
+      (void)add_to_index(key, e->partition, e->vector);
+    } else {  // another embedder's vector space (or unreadable): never fetch it again
+      std::unique_lock lock(mu_);
+      foreign_.insert(key);
+    }
+  }
+  return Status::Ok();
 }
 
 Result<int64_t> SemanticCache::invalidate_key(const std::string& entry_key) {

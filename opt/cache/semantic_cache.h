@@ -46,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cache/embedder.h"
@@ -126,6 +127,7 @@ class SemanticCache {
   mutable std::shared_mutex mu_;            // guards indexes_ and labels_ (searches share it)
   std::unordered_map<std::string, std::unique_ptr<Index>> indexes_;
   std::unordered_map<std::string, std::pair<std::string, size_t>> labels_;   // entry key -> (partition, label)
+  std::unordered_set<std::string> foreign_;  // entries of other embedders, skipped by sync()
   std::atomic<int64_t> last_sync_ms_{0};
   std::atomic<bool> syncing_{false};
   std::atomic<int64_t> hits_{0}, misses_{0}, inserts_{0}, ineligible_{0}, errors_{0}, stale_{0};

@@ -85,6 +85,20 @@ class MemoryStore final : public Store {
     return Status::Ok();
   }
 
+  Status scan_keys(std::string_view prefix, const std::function<bool(std::string_view)>& fn) override {
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(mu_);
+      for (auto it = entries_.lower_bound(std::string(prefix)); it != entries_.end(); ++it) {
+        if (it->first.compare(0, prefix.size(), prefix) != 0) break;
+        if (!expired(it->second)) keys.push_back(it->first);
+      }
+    }
+    for (const std::string& k : keys)
+      if (!fn(k)) break;
+    return Status::Ok();
+  }
+
   Result<ReserveResult> reserve(const std::vector<AccountLimit>& accounts, Picodollars amount) override {
     if (amount < 0) return InvalidArgument("reserve: negative amount");
     std::lock_guard lock(mu_);

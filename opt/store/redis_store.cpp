@@ -93,7 +93,7 @@ class RedisStore final : public Store {
 
   Result<int64_t> erase_prefix(std::string_view prefix) override {
     int64_t n = 0;
-    TERN_RETURN_IF_ERROR(scan_keys(prefix, [&](std::vector<std::string>& keys) -> Status {
+    TERN_RETURN_IF_ERROR(scan_keys_raw(prefix, [&](std::vector<std::string>& keys) -> Status {
       TERN_ASSIGN_OR_RETURN(int64_t m, erase_many(keys));
       n += m;
       return Status::Ok();
@@ -110,7 +110,7 @@ class RedisStore final : public Store {
   Status scan(std::string_view prefix,
               const std::function<bool(std::string_view, std::string_view)>& fn) override {
     bool go_on = true;
-    return scan_keys(prefix, [&](std::vector<std::string>& keys) -> Status {
+    return scan_keys_raw(prefix, [&](std::vector<std::string>& keys) -> Status {
       if (!go_on) return Status::Ok();
       std::vector<std::string> argv = {"MGET"};
       argv.insert(argv.end(), keys.begin(), keys.end());
@@ -120,6 +120,14 @@ class RedisStore final : public Store {
         if (e->type != REDIS_REPLY_STRING) continue;  // expired since SCAN saw it
         go_on = fn(std::string_view(keys[i]).substr(kv_.size()), std::string_view(e->str, e->len));
       }
+      return Status::Ok();
+    });
+  }
+
+  Status scan_keys(std::string_view prefix, const std::function<bool(std::string_view)>& fn) override {
+    bool go_on = true;
+    return scan_keys_raw(prefix, [&](std::vector<std::string>& keys) -> Status {
+      for (size_t i = 0; i < keys.size() && go_on; ++i) go_on = fn(std::string_view(keys[i]).substr(kv_.size()));
       return Status::Ok();
     });
   }
@@ -356,7 +364,7 @@ class RedisStore final : public Store {
   }
 
   // Calls fn with batches of full kv keys starting with kv_ + prefix.
-  Status scan_keys(std::string_view prefix, const std::function<Status(std::vector<std::string>&)>& fn) {
+  Status scan_keys_raw(std::string_view prefix, const std::function<Status(std::vector<std::string>&)>& fn) {
     const std::string pattern = glob_escape(kv_ + std::string(prefix)) + "*";
     std::string cursor = "0";
     do {

@@ -256,6 +256,32 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Status scan_keys(std::string_view prefix, const std::function<bool(std::string_view)>& fn) override {
+    const std::string lo = config_.key_prefix + std::string(prefix);
+    const std::string hi = prefix_upper_bound(lo);
+    std::vector<std::string> keys;
+    TERN_RETURN_IF_ERROR(read([&](Conn& c) -> Status {
+      TERN_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                            c.stmt(hi.empty() ? "SELECT key, expires_ms FROM kv WHERE key >= ?1"
+                                              : "SELECT key, expires_ms FROM kv WHERE key >= ?1 AND key < ?2"));
+      put_arg(st, 1, lo);
+      if (!hi.empty()) put_arg(st, 2, hi);
+      const int64_t now = now_();
+      int rc;
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const int64_t exp = sqlite3_column_int64(st, 1);
+        if (exp != 0 && exp <= now) continue;
+        keys.push_back(column_text(st, 0).substr(config_.key_prefix.size()));
+      }
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) return IoError(sqlite_error(c.db(), "scan"));
+      return Status::Ok();
+    }));
+    for (const std::string& k : keys)
+      if (!fn(k)) break;
+    return Status::Ok();
+  }
+
   Result<ReserveResult> reserve(const std::vector<AccountLimit>& accounts, Picodollars amount) override {
     if (amount < 0) return InvalidArgument("reserve: negative amount");
     ReserveResult r;

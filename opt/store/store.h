@@ -192,6 +192,8 @@ class Store {
   // erased during the scan may or may not be seen.
   virtual Status scan(std::string_view prefix,
                       const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  // The same without reading values (cheap: for finding entries not seen yet).
+  virtual Status scan_keys(std::string_view prefix, const std::function<bool(std::string_view key)>& fn) = 0;
 
   // ---- budget accounts ----
   // Atomically (across threads, processes and, for Redis, instances): if for

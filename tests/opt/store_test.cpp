@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "opt/redis_server.h"
@@ -164,6 +165,12 @@ TEST_P(StoreTest, ScanSeesLiveEntriesUnderPrefix) {
   int calls = 0;
   ASSERT_TRUE(store_->scan("s/", [&](std::string_view, std::string_view) { return ++calls < 1; }).ok());
   EXPECT_EQ(calls, 1);
+  std::set<std::string> keys;
+  ASSERT_TRUE(store_->scan_keys("s/", [&](std::string_view k) {
+    keys.emplace(k);
+    return true;
+  }).ok());
+  EXPECT_EQ(keys, (std::set<std::string>{"s/1", "s/2"}));
 }
 
 TEST_P(StoreTest, ReserveSettleRelease) {
