@@ -21,11 +21,13 @@ int synth_main(int argc, char** argv);
 int quantize_main(int argc, char** argv);
 int bench_engine_main(int argc, char** argv);
 int toon_main(int argc, char** argv);
+int logits_main(int argc, char** argv);
 
 inline const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"run", "generate a continuation of a prompt", run_main},
       {"tokenize", "print the token ids of a text", tokenize_main},
+      {"logits", "prompt token ids, top-k logits per position and greedy tokens as JSON (check against another engine)", logits_main},
       {"serve", "OpenAI-compatible HTTP server (chat, completions, embeddings, /metrics)", serve_main},
       {"bench", "load generator and benchmark report for any OpenAI-compatible server", bench_main},
       {"info", "show a GGUF model's architecture, hyper-parameters, tensors and tokenizer", info_main},

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -273,6 +275,48 @@ TEST_F(ToolsTest, BenchEngineJsonOnStories260K) {
   EXPECT_GT(r["runs"][0]["prefix_hit_share_after_first_turn"].get<double>(), 0.5);
   EXPECT_EQ(r["runs"][1]["prefix_hit_share_after_first_turn"].get<double>(), 0.0);
   EXPECT_GT(r["ttft_speedup_from_prefix_cache"].get<double>(), 0);
+}
+
+// `tern logits` reproduces the reference golden file (llama.cpp, F16 cache):
+// same tokens, greedy continuation and text, top-5 logits within 1e-3.
+TEST_F(ToolsTest, LogitsMatchesTheReferenceGoldenFile) {
+  constexpr const char* kModel = "models/stories260K.gguf";
+  constexpr const char* kReference = "reference/stories260K-greedy.json";
+  TERN_REQUIRE_ASSET(kModel);
+  TERN_REQUIRE_ASSET(kReference);
+  std::ifstream in(test::asset(kReference));
+  const nlohmann::json ref = nlohmann::json::parse(in);
+  std::string args = "logits -t 2 -m " + test::asset(kModel);
+  for (const auto& c : ref) {
+    // Prompts go through a file and the shell's $(...) so quotes and newlines survive.
+    const std::string p = path("p" + std::to_string(&c - &ref[0]) + ".txt");
+    std::ofstream(p) << c["prompt"].get<std::string>();
+    args += " -p \"$(cat '" + p + "')\"";
+  }
+  const Ran r = tern(args);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line;
+  size_t i = 0;
+  for (; std::getline(lines, line); ++i) {
+    ASSERT_LT(i, ref.size());
+    const auto got = nlohmann::json::parse(line);
+    const auto& want = ref[i];
+    SCOPED_TRACE(want["prompt"].get<std::string>());
+    EXPECT_EQ(got["prompt"], want["prompt"]);
+    EXPECT_EQ(got["tokens"], want["tokens"]);
+    EXPECT_EQ(got["greedy"], want["greedy"]);
+    EXPECT_EQ(got["greedy_text"], want["greedy_text"]);
+    ASSERT_EQ(got["top_logits"].size(), want["top_logits"].size());
+    for (size_t t = 0; t < want["top_logits"].size(); ++t)
+      for (size_t k = 0; k < want["top_logits"][t].size(); ++k) {
+        EXPECT_EQ(got["top_logits"][t][k][0], want["top_logits"][t][k][0]) << "position " << t << " rank " << k;
+        EXPECT_NEAR(got["top_logits"][t][k][1].get<double>(), want["top_logits"][t][k][1].get<double>(), 1e-3)
+            << "position " << t << " rank " << k;
+      }
+  }
+  EXPECT_EQ(i, ref.size());
+  EXPECT_NE(tern("logits -m " + path("missing.gguf") + " -p x", path("err.txt")).exit_code, 0);
 }
 
 }  // namespace
