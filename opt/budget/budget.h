@@ -123,6 +123,7 @@ struct Denial {
 class Budgets;
 
 // A held reservation. Move-only; its destructor releases it unless settled.
+// It must not outlive the Budgets that granted it.
 class Reservation {
  public:
   Reservation() = default;
