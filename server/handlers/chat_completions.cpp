@@ -4,6 +4,7 @@
 
 #include "handlers/context.h"
 #include "handlers/generation.h"
+#include "handlers/stages.h"
 #include "openai/parse.h"
 
 namespace tern::server {
@@ -13,6 +14,10 @@ void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::sh
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
   ChatRequest& chat = std::get<ChatRequest>(parsed);
   if (!model_matches(ctx, chat.gen.model)) return reply_error(*ex, model_not_found(chat.gen.model));
+  if (chat.stages.toon || chat.stages.compress) {  // "tern": {...} (handlers/stages.h)
+    Status st = apply_stages(*ctx.engine, chat.stages, chat.messages_json);
+    if (!st.ok()) return reply_error(*ex, from_status(st));
+  }
 
   auto prompt = ctx.engine->apply_chat_template(chat.messages_json, chat.tools_json, /*add_generation_prompt=*/true);
   if (!prompt.ok()) return reply_error(*ex, bad_request("cannot render the chat template: " + prompt.status().message(),

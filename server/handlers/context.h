@@ -35,6 +35,7 @@ void reply_json(Exchange& ex, const std::string& body, int status = 200);
 void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_embeddings(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
+void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_models(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_health(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_metrics(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);

@@ -52,6 +52,7 @@ const std::vector<Route>& routes() {
       {"POST", "/v1/chat/completions", handle_chat_completions, true},
       {"POST", "/v1/completions", handle_completions, true},
       {"POST", "/v1/embeddings", handle_embeddings, true},
+      {"POST", "/v1/compress", handle_compress, true},
       {"GET", "/v1/models", handle_models, true},
       {"GET", "/health", handle_health, false},
       {"GET", "/metrics", handle_metrics, false},

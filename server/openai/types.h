@@ -26,8 +26,19 @@ struct GenerationParams {
   SpeculativeParams speculative;
 };
 
+// tern's per-request extension: "tern": {"toon": true, "compress": {"ratio": 3}}
+// (docs/compression.md). Stages run on the messages before templating.
+struct TernStages {
+  bool toon = false;                // JSON in tool/user messages -> TOON when it saves tokens
+  bool compress = false;            // prompt compression of the conversation's context
+  double ratio = 2.0;               // compress.ratio (>= 1)
+  int64_t target_tokens = 0;        // compress.target_tokens (> 0 overrides ratio)
+  std::vector<std::string> force;   // compress.force_tokens: strings never dropped
+};
+
 struct ChatRequest {
   GenerationParams gen;
+  TernStages stages;
   std::string messages_json;   // the messages array, content parts flattened to text
   std::string tools_json;      // the tools array or ""
 };

@@ -1,0 +1,179 @@
+// POST /v1/compress: prompt compression with the served model as the scorer
+// (docs/compression.md). Body: {"prompt": "..."} or {"messages": [...]}, plus
+// "instruction", "question", "ratio", "target_tokens", "force_tokens",
+// "coarse", "fine", "toon". The answer names its fields as LLMLingua does
+// (compressed_prompt, origin_tokens, compressed_tokens, ratio).
+//
+// Compression runs on the I/O thread that received the request: the scorer
+// waits for the engine (a few ms per 1,000 tokens on small models), so one
+// large prompt delays the other connections of that thread by as much.
+#include <nlohmann/json.hpp>
+
+#include "compress/compressor.h"
+#include "handlers/context.h"
+#include "handlers/stages.h"
+#include "openai/format.h"
+#include "toon/stage.h"
+
+namespace tern::server {
+
+namespace {
+
+using json = nlohmann::json;
+
+bool is_instruction_role(const std::string& r) { return r == "system" || r == "developer"; }
+
+std::optional<ApiError> string_list(const json& body, const char* key, std::vector<std::string>& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_array()) return bad_request(std::string("'") + key + "' must be an array of strings", key);
+  for (const auto& s : *it) {
+    if (!s.is_string()) return bad_request(std::string("'") + key + "' must be an array of strings", key);
+    out.push_back(s.get<std::string>());
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status apply_stages(Engine& engine, const TernStages& st, std::string& messages_json, StageReport* report) {
+  toon::Json messages = toon::Json::parse(messages_json, nullptr, false);
+  if (messages.is_discarded() || !messages.is_array()) return InvalidArgument("messages must be a JSON array");
+  compress::EngineScorer scorer(engine);
+  auto count = [&](std::string_view s) { return scorer.tokenize(s).size(); };
+  auto content_tokens = [&] {
+    int64_t n = 0;
+    for (const auto& m : messages)
+      if (m.is_object() && m.contains("content") && m["content"].is_string())
+        n += static_cast<int64_t>(count(m["content"].get<std::string>()));
+    return n;
+  };
+  StageReport rep;
+  rep.tokens_before = content_tokens();
+  if (st.toon) {
+    toon::StageStats ts;
+    TERN_RETURN_IF_ERROR(toon::rewrite_messages(messages, count, {}, &ts));
+    rep.toon_rewrites = ts.rewritten;
+  }
+  if (st.compress) {
+    size_t last_user = messages.size();
+    for (size_t i = 0; i < messages.size(); ++i)
+      if (messages[i].is_object() && messages[i].value("role", "") == "user") last_user = i;
+    std::vector<compress::Segment> segs;
+    std::vector<size_t> where;  // message index of each segment
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const auto& m = messages[i];
+      if (!m.is_object() || !m.contains("content") || !m["content"].is_string()) continue;
+      const std::string role = m.value("role", "");
+      compress::Role r = compress::Role::kContext;
+      if (is_instruction_role(role)) r = compress::Role::kInstruction;
+      if (i == last_user) r = compress::Role::kQuestion;
+      segs.push_back({m["content"].get<std::string>(), r});
+      where.push_back(i);
+    }
+    compress::CompressOptions o;
+    o.ratio = st.ratio;
+    o.target_tokens = st.target_tokens;
+    o.protect.force = st.force;
+    TERN_ASSIGN_OR_RETURN(compress::CompressResult cr, compress::Compressor(scorer).compress(segs, o));
+    for (size_t k = 0; k < where.size(); ++k) messages[where[k]]["content"] = cr.segments[k].text;
+    rep.compress_ms = cr.ms;
+  }
+  rep.tokens_after = content_tokens();
+  messages_json = messages.dump(-1, ' ', false, toon::Json::error_handler_t::replace);
+  if (report) *report = rep;
+  return Status::Ok();
+}
+
+void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  json body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) return reply_error(*ex, invalid_json(req.body.empty() ? "the body is empty" : "syntax error"));
+  if (!body.is_object()) return reply_error(*ex, bad_request("the body must be a JSON object"));
+  if (body.contains("model") && !body["model"].is_null() && !body["model"].is_string())
+    return reply_error(*ex, bad_request("'model' must be a string", "model"));
+  const std::string model = body.contains("model") && body["model"].is_string() ? body["model"].get<std::string>() : "";
+  if (!model_matches(ctx, model)) return reply_error(*ex, model_not_found(model));
+  if (ctx.draining && ctx.draining()) return reply_error(*ex, unavailable("the server is shutting down"));
+
+  compress::CompressOptions o;
+  bool toon_stage = false;
+  try {
+    auto num = [&](const char* k, double lo, double hi, double& out) -> std::optional<ApiError> {
+      if (!body.contains(k) || body[k].is_null()) return std::nullopt;
+      if (!body[k].is_number() || body[k].get<double>() < lo || body[k].get<double>() > hi)
+        return bad_request(std::string("'") + k + "' must be a number between " + std::to_string(static_cast<int64_t>(lo)) +
+                               " and " + std::to_string(static_cast<int64_t>(hi)), k);
+      out = body[k].get<double>();
+      return std::nullopt;
+    };
+    auto flag = [&](const char* k, bool& out) -> std::optional<ApiError> {
+      if (!body.contains(k) || body[k].is_null()) return std::nullopt;
+      if (!body[k].is_boolean()) return bad_request(std::string("'") + k + "' must be a boolean", k);
+      out = body[k].get<bool>();
+      return std::nullopt;
+    };
+    double target = 0;
+    for (auto e : {num("ratio", 1, 1000, o.ratio), num("target_tokens", 0, 1e9, target), flag("coarse", o.coarse),
+                   flag("fine", o.fine), flag("toon", toon_stage), string_list(body, "force_tokens", o.protect.force)})
+      if (e) return reply_error(*ex, *e);
+    o.target_tokens = static_cast<int64_t>(target);
+  } catch (const json::exception&) {
+    return reply_error(*ex, bad_request("malformed compression options"));
+  }
+  const bool has_prompt = body.contains("prompt") && !body["prompt"].is_null();
+  const bool has_messages = body.contains("messages") && !body["messages"].is_null();
+  if (has_prompt == has_messages) return reply_error(*ex, bad_request("give exactly one of 'prompt' and 'messages'"));
+
+  compress::EngineScorer scorer(*ctx.engine);
+  json out = {{"object", "compression"}, {"model", ctx.model_id}};
+  if (has_messages) {
+    if (!body["messages"].is_array()) return reply_error(*ex, bad_request("'messages' must be an array", "messages"));
+    for (const auto& m : body["messages"])
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
+          (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()))
+        return reply_error(*ex, bad_request("every message needs a string role and a string content", "messages"));
+    TernStages st;
+    st.toon = toon_stage;
+    st.compress = true;
+    st.ratio = o.ratio;
+    st.target_tokens = o.target_tokens;
+    st.force = o.protect.force;
+    std::string messages = body["messages"].dump();
+    StageReport rep;
+    Status s = apply_stages(*ctx.engine, st, messages, &rep);
+    if (!s.ok()) return reply_error(*ex, from_status(s));
+    out["messages"] = json::parse(messages);
+    out["origin_tokens"] = rep.tokens_before;
+    out["compressed_tokens"] = rep.tokens_after;
+    out["ms"] = rep.compress_ms;
+  } else {
+    if (!body["prompt"].is_string()) return reply_error(*ex, bad_request("'prompt' must be a string", "prompt"));
+    for (const char* k : {"instruction", "question"})
+      if (body.contains(k) && !body[k].is_null() && !body[k].is_string())
+        return reply_error(*ex, bad_request(std::string("'") + k + "' must be a string", k));
+    std::string prompt = body["prompt"].get<std::string>();
+    if (toon_stage)
+      prompt = toon::rewrite_text(prompt, [&](std::string_view s) { return scorer.tokenize(s).size(); });
+    std::vector<compress::Segment> segs;
+    if (body.contains("instruction") && body["instruction"].is_string())
+      segs.push_back({body["instruction"].get<std::string>(), compress::Role::kInstruction});
+    for (auto& s : compress::split_segments(prompt)) segs.push_back(std::move(s));
+    if (body.contains("question") && body["question"].is_string())
+      segs.push_back({body["question"].get<std::string>(), compress::Role::kQuestion});
+    auto r = compress::Compressor(scorer).compress(segs, o);
+    if (!r.ok()) return reply_error(*ex, from_status(r.status()));
+    out["compressed_prompt"] = r->text;
+    out["origin_tokens"] = r->tokens_before;
+    out["compressed_tokens"] = r->tokens_after;
+    out["protected_spans"] = r->protected_spans.size();
+    out["model_calls"] = r->model_calls;
+    out["ms"] = r->ms;
+  }
+  const double before = out["origin_tokens"].get<double>(), after = out["compressed_tokens"].get<double>();
+  out["ratio"] = after > 0 ? before / after : 0.0;
+  ex->log_field("origin_tokens", before);
+  ex->log_field("compressed_tokens", after);
+  reply_json(*ex, out.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+}  // namespace tern::server
