@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <random>
+#include <thread>
 
 namespace tern::budget {
 namespace {
@@ -36,6 +38,19 @@ std::string period_suffix(Period p, int64_t now_ms) {
   return buf;
 }
 
+// 128 random bits in hex: reservation ids must not collide across instances.
+std::string new_hold_id() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                   (static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id())) << 1));
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (int w = 0; w < 2; ++w) {
+    uint64_t v = rng();
+    for (int i = 0; i < 16; ++i, v >>= 4) id += hex[v & 15];
+  }
+  return id;
+}
+
 }  // namespace
 
 // ---- Reservation ----------------------------------------------------------------
@@ -52,6 +67,7 @@ Reservation& Reservation::operator=(Reservation&& o) noexcept {
     prompt_tokens_ = o.prompt_tokens_;
     key_id_ = std::move(o.key_id_);
     team_ = std::move(o.team_);
+    hold_id_ = std::move(o.hold_id_);
     admitted_ms_ = o.admitted_ms_;
     o.owner_ = nullptr;
   }
@@ -139,7 +155,10 @@ Result<Admission> Budgets::admit(const VirtualKey& key, const AdmitRequest& req)
   std::vector<store::AccountLimit> accounts = {{key_account(key, now), key.budget}};
   if (team) accounts.push_back({team_account(*team, now), team->budget});
 
-  TERN_ASSIGN_OR_RETURN(store::AdmitResult r, store_.admit(windows, now, accounts, amount));
+  store::Hold hold;
+  hold.id = new_hold_id();
+  hold.expires_ms = now + config_.reservation_lease_ms;
+  TERN_ASSIGN_OR_RETURN(store::AdmitResult r, store_.admit(windows, now, accounts, amount, &hold));
   if (r.refused_window >= 0) {
     const size_t i = static_cast<size_t>(r.refused_window);
     adm.denial = Denial{429, "rate_limit_exceeded",
@@ -170,6 +189,7 @@ Result<Admission> Budgets::admit(const VirtualKey& key, const AdmitRequest& req)
   res.key_id_ = key.id;
   res.team_ = key.team;
   res.admitted_ms_ = now;
+  res.hold_id_ = std::move(hold.id);
   return adm;
 }
 
@@ -204,7 +224,7 @@ Result<Picodollars> Budgets::settle(Reservation& res, const Outcome& o) {
   row.cache = o.cache;
   row.escalations = o.escalations;
   row.status = o.status;
-  TERN_RETURN_IF_ERROR(store_.finish(res.accounts_, res.amount_, cost, adjust, now, &row));
+  TERN_RETURN_IF_ERROR(store_.finish(res.accounts_, res.amount_, cost, adjust, now, &row, &res.hold_id_));
   return cost;
 }
 
@@ -220,7 +240,7 @@ Status Budgets::release(Reservation& res) {
     wc.amount = -res.prompt_tokens_;
     adjust.push_back(std::move(wc));
   }
-  return store_.finish(res.accounts_, res.amount_, 0, adjust, now_ms(), nullptr);
+  return store_.finish(res.accounts_, res.amount_, 0, adjust, now_ms(), nullptr, &res.hold_id_);
 }
 
 void Budgets::release_quietly(Reservation& res) { (void)release(res); }

@@ -27,6 +27,9 @@
 // exceeds the reservation because the caller underestimated, the excess is
 // still charged and recorded; admit() then refuses further requests.)
 //
+// Crashes: every reservation is a lease (BudgetConfig::reservation_lease_ms);
+// one whose process died before settling is given back by a later admit().
+//
 // Rate limits: RPM counts admitted requests; TPM counts tokens (the prompt
 // at admission, corrected to prompt + completion at settlement), both over a
 // sliding minute, per key and per team. A limit of 0 means unlimited.
@@ -104,6 +107,11 @@ struct BudgetConfig {
   std::vector<VirtualKey> keys;
   // Clock (Unix ms); empty: the system clock. Tests inject a fake one.
   std::function<int64_t()> now_ms;
+  // A reservation not settled or released within this time (its process
+  // died or hung) is given back by the next admit() of any instance. Longer
+  // than any request may run: a request that outlives its lease is still
+  // charged, but its budget room was already handed to others.
+  int64_t reservation_lease_ms = 3600 * 1000;
 };
 
 struct AdmitRequest {
@@ -147,6 +155,7 @@ class Reservation {
   Picodollars amount_ = 0;
   int64_t prompt_tokens_ = 0;
   std::string key_id_, team_;
+  std::string hold_id_;                    // the store's lease on this reservation
   int64_t admitted_ms_ = 0;
 };
 

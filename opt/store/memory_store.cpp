@@ -155,11 +155,23 @@ class MemoryStore final : public Store {
   }
 
   Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
-                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+                            const std::vector<AccountLimit>& accounts, Picodollars amount,
+                            const Hold* hold) override {
     if (amount < 0) return InvalidArgument("admit: negative amount");
     for (const WindowCharge& w : windows)
       if (w.window_ms <= 0) return InvalidArgument("admit: window_ms must be > 0");
     std::lock_guard lock(mu_);
+    for (auto it = holds_.begin(); it != holds_.end();) {  // expired leases
+      if (it->second.expires_ms > now_ms) {
+        ++it;
+        continue;
+      }
+      for (const std::string& a : it->second.accounts) {
+        AccountState& st = accounts_[a];
+        st.reserved = std::max<Picodollars>(0, st.reserved - it->second.amount);
+      }
+      it = holds_.erase(it);
+    }
     AdmitResult r;
     for (size_t i = 0; i < windows.size(); ++i) {
       const WindowCharge& wc = windows[i];
@@ -183,15 +195,23 @@ class MemoryStore final : public Store {
     }
     for (const WindowCharge& wc : windows) windows_[wc.name].cur += wc.amount;
     for (const AccountLimit& a : accounts) accounts_[a.account].reserved += amount;
+    if (hold) {
+      HoldRec& h = holds_[hold->id];
+      h.amount = amount;
+      h.expires_ms = hold->expires_ms;
+      for (const AccountLimit& a : accounts) h.accounts.push_back(a.account);
+    }
     r.granted = r.reserve.granted = true;
     return r;
   }
 
   Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
-                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row,
+                const std::string* hold_id) override {
     for (const WindowCharge& w : adjustments)
       if (w.window_ms <= 0) return InvalidArgument("finish: window_ms must be > 0");
     std::lock_guard lock(mu_);
+    if (hold_id && holds_.erase(*hold_id) == 0) reserved_amount = 0;  // released by expiry already
     for (const std::string& a : accounts) {
       AccountState& st = accounts_[a];
       st.reserved = std::max<Picodollars>(0, st.reserved - reserved_amount);
@@ -237,6 +257,11 @@ class MemoryStore final : public Store {
   struct Window {
     int64_t index = 0, cur = 0, prev = 0;
   };
+  struct HoldRec {
+    Picodollars amount = 0;
+    int64_t expires_ms = 0;
+    std::vector<std::string> accounts;
+  };
 
   bool expired(const Entry& e) const { return e.expires_ms != 0 && e.expires_ms <= now_(); }
 
@@ -269,6 +294,7 @@ class MemoryStore final : public Store {
   std::unordered_map<std::string, AccountState> accounts_;
   std::unordered_map<std::string, Window> windows_;
   std::vector<LedgerRow> ledger_;
+  std::map<std::string, HoldRec> holds_;
 };
 
 }  // namespace

@@ -7,6 +7,8 @@
 //   P acct:<name>    hash {spent, reserved}
 //   P win:<name>:<i> window i's count (expires after two windows)
 //   P ledger         sorted set of JSON rows scored by ts_ms
+//   P holds          sorted set of reservation ids scored by lease expiry
+//   P hold:<id>      hash {amount, accounts (full keys, newline-separated)}
 // Single-instance (or primary/replica) Redis only: the scripts touch keys
 // derived at run time, which Redis Cluster does not allow.
 #pragma once
@@ -115,11 +117,12 @@ redis.call('PEXPIRE', KEYS[1], 2 * w + 1000)
 return {1, cur, prev}
 )lua";
 
-// admit(): windows then accounts, all or nothing.
+// admit(): expired holds released, then windows and accounts, all or nothing.
 // KEYS: per window its current and previous key (2n), then the account hashes.
-// ARGV[1] n windows, ARGV[2] amount reserved on each account, then per window
-// amount, limit (< 0 unlimited), window_ms, elapsed ms (4n), then per account
-// its limit (a leading '-' means unlimited).
+// ARGV[1] n windows, ARGV[2] amount reserved on each account, ARGV[3] now_ms,
+// ARGV[4] holds sorted set, ARGV[5] hold hash prefix, ARGV[6] hold id ('' =
+// none), ARGV[7] hold expiry; then per window amount, limit (< 0 unlimited),
+// window_ms, elapsed ms (4n); then per account its limit ('-…' = unlimited).
 // Returns {1}, {0, 'w', i, cur, prev} or {0, 'a', i, spent, reserved}.
 constexpr const char* kAdmit = R"lua(
 local function split(s)
@@ -127,18 +130,28 @@ local function split(s)
   if #s <= 9 then return 0, tonumber(s) end
   return tonumber(string.sub(s, 1, -10)), tonumber(string.sub(s, -9))
 end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', ARGV[4], '-inf', ARGV[3])) do
+  local h = redis.call('HMGET', ARGV[5] .. id, 'amount', 'accounts')
+  if h[1] and h[1] ~= '0' then
+    for acct in string.gmatch(h[2] or '', '[^\n]+') do
+      if redis.call('HINCRBY', acct, 'reserved', '-' .. h[1]) < 0 then redis.call('HSET', acct, 'reserved', 0) end
+    end
+  end
+  redis.call('DEL', ARGV[5] .. id)
+  redis.call('ZREM', ARGV[4], id)
+end
 local n = tonumber(ARGV[1])
 for i = 1, n do
   local cur = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local prev = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
-  local b = 2 + 4 * (i - 1)
+  local b = 7 + 4 * (i - 1)
   local amount, limit, w, el = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
   if limit >= 0 and cur + prev * (w - el) / w + amount > limit then return {0, 'w', i, cur, prev} end
 end
 local ah, al = split(ARGV[2])
 local na = #KEYS - 2 * n
 for j = 1, na do
-  local lim = ARGV[2 + 4 * n + j]
+  local lim = ARGV[7 + 4 * n + j]
   if string.sub(lim, 1, 1) ~= '-' then
     local v = redis.call('HMGET', KEYS[2 * n + j], 'spent', 'reserved')
     local sh, sl = split(v[1])
@@ -151,22 +164,38 @@ for j = 1, na do
   end
 end
 for i = 1, n do
-  local b = 2 + 4 * (i - 1)
+  local b = 7 + 4 * (i - 1)
   redis.call('INCRBY', KEYS[2 * i - 1], ARGV[b + 1])
   redis.call('PEXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[b + 3]) + 1000)
 end
-for j = 1, na do redis.call('HINCRBY', KEYS[2 * n + j], 'reserved', ARGV[2]) end
+local held = {}
+for j = 1, na do
+  redis.call('HINCRBY', KEYS[2 * n + j], 'reserved', ARGV[2])
+  held[#held + 1] = KEYS[2 * n + j]
+end
+if ARGV[6] ~= '' then
+  redis.call('HSET', ARGV[5] .. ARGV[6], 'amount', ARGV[2], 'accounts', table.concat(held, '\n'))
+  redis.call('ZADD', ARGV[4], ARGV[7], ARGV[6])
+end
 return {1}
 )lua";
 
 // finish(): settle + window adjustments + ledger row.
 // KEYS: the account hashes (na), the windows' current keys (nw), the ledger.
 // ARGV[1] na, ARGV[2] nw, ARGV[3] -reserved_amount, ARGV[4] actual, then per
-// window amount and window_ms (2 nw), then the row's score and member ('' = no row).
+// window amount and window_ms (2 nw), then the row's score and member ('' =
+// no row), the hold id ('' = none), the holds sorted set, the hold hash prefix.
+// With a hold id, reserved is given back only if the hold still exists.
 constexpr const char* kFinish = R"lua(
 local na, nw = tonumber(ARGV[1]), tonumber(ARGV[2])
+local m = 4 + 2 * nw
+local give = true
+if ARGV[m + 3] ~= '' then
+  give = redis.call('DEL', ARGV[m + 5] .. ARGV[m + 3]) == 1
+  redis.call('ZREM', ARGV[m + 4], ARGV[m + 3])
+end
 for j = 1, na do
-  if redis.call('HINCRBY', KEYS[j], 'reserved', ARGV[3]) < 0 then redis.call('HSET', KEYS[j], 'reserved', 0) end
+  if give and redis.call('HINCRBY', KEYS[j], 'reserved', ARGV[3]) < 0 then redis.call('HSET', KEYS[j], 'reserved', 0) end
   redis.call('HINCRBY', KEYS[j], 'spent', ARGV[4])
 end
 for i = 1, nw do
@@ -174,8 +203,7 @@ for i = 1, nw do
   redis.call('INCRBY', k, ARGV[4 + 2 * i - 1])
   redis.call('PEXPIRE', k, 2 * tonumber(ARGV[4 + 2 * i]) + 1000)
 end
-local member = ARGV[4 + 2 * nw + 2]
-if member ~= '' then redis.call('ZADD', KEYS[na + nw + 1], ARGV[4 + 2 * nw + 1], member) end
+if ARGV[m + 2] ~= '' then redis.call('ZADD', KEYS[na + nw + 1], ARGV[m + 1], ARGV[m + 2]) end
 return 1
 )lua";
 

@@ -57,6 +57,8 @@ class RedisStore final : public Store {
     acct_ = p + "acct:";
     win_ = p + "win:";
     ledger_key_ = p + "ledger";
+    holds_key_ = p + "holds";
+    hold_prefix_ = p + "hold:";
     std::random_device rd;
     nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
@@ -190,7 +192,8 @@ class RedisStore final : public Store {
   }
 
   Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
-                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+                            const std::vector<AccountLimit>& accounts, Picodollars amount,
+                            const Hold* hold) override {
     if (amount < 0) return InvalidArgument("admit: negative amount");
     std::vector<std::string> argv = {"EVAL", lua::kAdmit, std::to_string(2 * windows.size() + accounts.size())};
     for (const WindowCharge& w : windows) {
@@ -203,6 +206,11 @@ class RedisStore final : public Store {
     for (const AccountLimit& a : accounts) argv.push_back(acct_ + a.account);
     argv.push_back(std::to_string(windows.size()));
     argv.push_back(std::to_string(amount));
+    argv.push_back(std::to_string(now_ms));
+    argv.push_back(holds_key_);
+    argv.push_back(hold_prefix_);
+    argv.push_back(hold ? hold->id : "");
+    argv.push_back(hold ? std::to_string(hold->expires_ms) : "0");
     for (const WindowCharge& w : windows) {
       argv.push_back(std::to_string(w.amount));
       argv.push_back(std::to_string(w.limit < 0 ? -1 : w.limit));
@@ -237,7 +245,8 @@ class RedisStore final : public Store {
   }
 
   Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
-                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row,
+                const std::string* hold_id) override {
     std::vector<std::string> argv = {"EVAL", lua::kFinish, std::to_string(accounts.size() + adjustments.size() + 1)};
     for (const std::string& a : accounts) argv.push_back(acct_ + a);
     for (const WindowCharge& w : adjustments) {
@@ -255,6 +264,9 @@ class RedisStore final : public Store {
     }
     argv.push_back(row ? std::to_string(row->ts_ms) : "0");
     argv.push_back(row ? ledger_member(*row) : "");
+    argv.push_back(hold_id ? *hold_id : "");
+    argv.push_back(holds_key_);
+    argv.push_back(hold_prefix_);
     TERN_ASSIGN_OR_RETURN(Reply r, command(argv));
     return Status::Ok();
   }
@@ -422,7 +434,7 @@ class RedisStore final : public Store {
   }
 
   StoreConfig config_;
-  std::string kv_, kt_, tag_, acct_, win_, ledger_key_;
+  std::string kv_, kt_, tag_, acct_, win_, ledger_key_, holds_key_, hold_prefix_;
   uint64_t nonce_ = 0;
   std::atomic<uint64_t> seq_{0};
   std::mutex mu_;

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS ledger (
   model TEXT, route TEXT, tokens_in INTEGER, tokens_out INTEGER, tokens_cached INTEGER, cost INTEGER,
   saved INTEGER, latency_ms REAL, cache TEXT, escalations INTEGER, status INTEGER);
 CREATE INDEX IF NOT EXISTS ledger_by_ts ON ledger(scope, ts_ms);
+CREATE TABLE IF NOT EXISTS holds (
+  id TEXT PRIMARY KEY, amount INTEGER NOT NULL, accounts TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS holds_by_expiry ON holds(expires_ms);
 )sql";
 
 constexpr const char* kLedgerColumns =
@@ -344,12 +347,14 @@ class SqliteStore final : public Store {
   }
 
   Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
-                            const std::vector<AccountLimit>& accounts, Picodollars amount) override {
+                            const std::vector<AccountLimit>& accounts, Picodollars amount,
+                            const Hold* hold) override {
     if (amount < 0) return InvalidArgument("admit: negative amount");
     for (const WindowCharge& w : windows)
       if (w.window_ms <= 0) return InvalidArgument("admit: window_ms must be > 0");
     AdmitResult r;
     TERN_RETURN_IF_ERROR(write([&](Conn& c) -> Status {
+      TERN_RETURN_IF_ERROR(release_expired_holds(c, now_ms));
       for (size_t i = 0; i < windows.size(); ++i) {
         const WindowCharge& wc = windows[i];
         const std::string n = config_.key_prefix + wc.name;
@@ -374,8 +379,20 @@ class SqliteStore final : public Store {
       }
       for (const WindowCharge& wc : windows)
         TERN_RETURN_IF_ERROR(window_bump(c, config_.key_prefix + wc.name, WindowMath::index(now_ms, wc.window_ms), wc.amount));
-      for (const AccountLimit& a : accounts)
+      std::string held;
+      for (const AccountLimit& a : accounts) {
         TERN_RETURN_IF_ERROR(add_account(c, config_.key_prefix + a.account, 0, amount));
+        held += config_.key_prefix + a.account + '\n';
+      }
+      if (hold) {
+        TERN_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                              c.stmt("INSERT OR REPLACE INTO holds(id, amount, accounts, expires_ms) VALUES(?1, ?2, ?3, ?4)"));
+        put_arg(st, 1, config_.key_prefix + hold->id);
+        put_arg(st, 2, amount);
+        put_arg(st, 3, held);
+        put_arg(st, 4, hold->expires_ms);
+        TERN_RETURN_IF_ERROR(run(c, st));
+      }
       r.granted = r.reserve.granted = true;
       return Status::Ok();
     }));
@@ -383,10 +400,17 @@ class SqliteStore final : public Store {
   }
 
   Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
-                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) override {
+                const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row,
+                const std::string* hold_id) override {
     for (const WindowCharge& w : adjustments)
       if (w.window_ms <= 0) return InvalidArgument("finish: window_ms must be > 0");
     return write([&](Conn& c) -> Status {
+      if (hold_id) {
+        TERN_ASSIGN_OR_RETURN(sqlite3_stmt * st, c.stmt("DELETE FROM holds WHERE id = ?1"));
+        put_arg(st, 1, config_.key_prefix + *hold_id);
+        TERN_RETURN_IF_ERROR(run(c, st));
+        if (sqlite3_changes(c.db()) == 0) reserved_amount = 0;  // released by expiry already
+      }
       for (const std::string& a : accounts)
         TERN_RETURN_IF_ERROR(add_account(c, config_.key_prefix + a, actual, -reserved_amount));
       for (const WindowCharge& wc : adjustments)
@@ -539,6 +563,27 @@ class SqliteStore final : public Store {
       return Status::Ok();
     }));
     return n;
+  }
+
+  // Gives back the reservations of holds whose lease ran out (their process
+  // died or hung): they leave their accounts' reserved.
+  Status release_expired_holds(Conn& c, int64_t now_ms) {
+    TERN_ASSIGN_OR_RETURN(sqlite3_stmt * st,
+                          c.stmt("DELETE FROM holds WHERE expires_ms <= ?1 RETURNING amount, accounts"));
+    put_arg(st, 1, now_ms);
+    std::vector<std::pair<Picodollars, std::string>> expired;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) expired.emplace_back(sqlite3_column_int64(st, 0), column_text(st, 1));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) return IoError(sqlite_error(c.db(), "holds"));
+    for (const auto& [amount, list] : expired) {
+      size_t start = 0, end;
+      while ((end = list.find('\n', start)) != std::string::npos) {
+        TERN_RETURN_IF_ERROR(add_account(c, list.substr(start, end - start), 0, -amount));
+        start = end + 1;
+      }
+    }
+    return Status::Ok();
   }
 
   Result<AccountState> read_account(Conn& c, const std::string& name) {

@@ -113,6 +113,13 @@ struct WindowCharge {
   int64_t limit = -1;          // < 0: unlimited (counted, never refuses)
 };
 
+// A lease on a reservation: if the process holding it dies before finish(),
+// a later admit() (by any instance) releases it once expires_ms has passed.
+struct Hold {
+  std::string id;              // unique per reservation
+  int64_t expires_ms = 0;      // Unix ms, on the callers' clock
+};
+
 struct AdmitResult {
   bool granted = false;
   int refused_window = -1;     // index into windows when a window refused
@@ -217,16 +224,23 @@ class Store {
   virtual Status window_adjust(std::string_view name, int64_t window_ms, int64_t now_ms, int64_t amount) = 0;
 
   // ---- combined steps ----
-  // Atomically: every window admits its amount (in order) and every account
-  // has room for amount; then adds each window's amount and reserves amount
-  // on each account, and grants. Otherwise changes nothing and reports the
-  // first window, or else the first account, that refused.
+  // Atomically: first releases every hold whose lease expired by now_ms
+  // (its amount leaves its accounts' reserved); then, if every window admits
+  // its amount (in order) and every account has room for amount, adds each
+  // window's amount, reserves amount on each account, records hold (when not
+  // null) and grants. Otherwise (apart from the expired holds) changes nothing
+  // and reports the first window, or else the first account, that refused.
   virtual Result<AdmitResult> admit(const std::vector<WindowCharge>& windows, int64_t now_ms,
-                                    const std::vector<AccountLimit>& accounts, Picodollars amount) = 0;
+                                    const std::vector<AccountLimit>& accounts, Picodollars amount,
+                                    const Hold* hold) = 0;
   // Atomically: settle(accounts, reserved_amount, actual), window_adjust()
   // of each adjustment (limits ignored) and, when row is set, append(*row).
+  // With hold_id, reserved_amount is given back only if that hold is still
+  // recorded (it is then deleted): a hold already released by expiry is not
+  // subtracted twice.
   virtual Status finish(const std::vector<std::string>& accounts, Picodollars reserved_amount, Picodollars actual,
-                        const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row) = 0;
+                        const std::vector<WindowCharge>& adjustments, int64_t now_ms, const LedgerRow* row,
+                        const std::string* hold_id) = 0;
 
   // ---- ledger ----
   virtual Status append(const LedgerRow& row) = 0;

@@ -317,6 +317,22 @@ TEST_P(BudgetTest, DailyBudgetResets) {
   EXPECT_TRUE(val(b.admit(solo, ask(1, 0))).admitted());
 }
 
+TEST_P(BudgetTest, ReservationsOfCrashedInstancesExpire) {
+  cfg_.keys[0].tpm = 0;
+  cfg_.reservation_lease_ms = 600000;
+  Budgets b(*a_, cfg_);
+  const VirtualKey& alice = *b.find_key("alice");  // $0.10
+  // Another instance reserved $0.09 with a lease and died before settling.
+  store::Hold hold{"dead-instance", now_.load() + 600000};
+  ASSERT_TRUE(val(a_->admit({}, now_, {{b.key_account(alice, now_), usd("0.10")}}, usd("0.09"), &hold)).granted);
+  now_ += 61000;
+  EXPECT_FALSE(val(b.admit(alice, ask(20000, 0))).admitted());  // $0.09 still held
+  now_ += 600000;                                                // the lease ran out
+  Admission later = val(b.admit(alice, ask(20000, 0)));
+  EXPECT_TRUE(later.admitted());
+  EXPECT_EQ(val(b.key_state(alice)).reserved, usd("0.02"));
+}
+
 TEST_P(BudgetTest, RecordWithoutReservation) {
   Budgets b(*a_, cfg_);
   Outcome o = done(100, 0, "denied");

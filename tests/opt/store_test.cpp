@@ -244,18 +244,18 @@ TEST_P(StoreTest, AdmitIsAllOrNothing) {
     return c;
   };
   std::vector<AccountLimit> acc = {{"key:a", 100}, {"team:t", 1000}};
-  auto ok = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 50, 100)}, t, acc, 60);
+  auto ok = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 50, 100)}, t, acc, 60, nullptr);
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_TRUE(ok->granted);
   // The budget refuses: no window counts either.
-  auto broke = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 10, 100)}, t, acc, 50);
+  auto broke = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 10, 100)}, t, acc, 50, nullptr);
   ASSERT_TRUE(broke.ok());
   EXPECT_FALSE(broke->granted);
   EXPECT_EQ(broke->refused_window, -1);
   EXPECT_EQ(broke->reserve.refused_account, "key:a");
   EXPECT_EQ(broke->reserve.refused_state.reserved, 60);
   // A window refuses (the second one): nothing reserved, the first window untouched.
-  auto limited = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 60, 100)}, t, acc, 10);
+  auto limited = store_->admit({charge("rpm:a", 1, 2), charge("tpm:a", 60, 100)}, t, acc, 10, nullptr);
   ASSERT_TRUE(limited.ok());
   EXPECT_FALSE(limited->granted);
   EXPECT_EQ(limited->refused_window, 1);
@@ -269,7 +269,7 @@ TEST_P(StoreTest, AdmitIsAllOrNothing) {
   r.key = "a";
   r.cost = 42;
   r.request_id = "fin";
-  ASSERT_TRUE(store_->finish({"key:a", "team:t"}, 60, 42, {charge("tpm:a", -50, -1)}, t, &r).ok());
+  ASSERT_TRUE(store_->finish({"key:a", "team:t"}, 60, 42, {charge("tpm:a", -50, -1)}, t, &r, nullptr).ok());
   EXPECT_EQ(val(store_->account("key:a")).spent, 42);
   EXPECT_EQ(val(store_->account("key:a")).reserved, 0);
   EXPECT_EQ(val(store_->account("team:t")).spent, 42);
@@ -277,12 +277,38 @@ TEST_P(StoreTest, AdmitIsAllOrNothing) {
   auto rows = val(store_->ledger({}, 10));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].request_id, "fin");
-  ASSERT_TRUE(store_->finish({"key:a"}, 0, 0, {}, t, nullptr).ok());
+  ASSERT_TRUE(store_->finish({"key:a"}, 0, 0, {}, t, nullptr, nullptr).ok());
   EXPECT_EQ(val(store_->ledger({}, 10)).size(), 1u);
-  EXPECT_FALSE(store_->admit({charge("x", 1, 1)}, t, acc, -1).ok());
+  EXPECT_FALSE(store_->admit({charge("x", 1, 1)}, t, acc, -1, nullptr).ok());
   WindowCharge bad = charge("x", 1, 1);
   bad.window_ms = 0;
-  EXPECT_FALSE(store_->admit({bad}, t, acc, 1).ok());
+  EXPECT_FALSE(store_->admit({bad}, t, acc, 1, nullptr).ok());
+}
+
+// A reservation whose process died is given back once its lease expires;
+// finishing a hold that expiry already released does not subtract twice.
+TEST_P(StoreTest, ExpiredHoldsAreReleased) {
+  const int64_t t = 1'700'000'000'000;
+  std::vector<AccountLimit> acc = {{"key:h", 100}, {"team:h", 100}};
+  Hold crashed{"crashed", t + 1000};
+  ASSERT_TRUE(val(store_->admit({}, t, acc, 70, &crashed)).granted);
+  EXPECT_FALSE(val(store_->admit({}, t + 500, acc, 70, nullptr)).granted);  // still held
+  Hold live{"live", t + 10000};
+  ASSERT_TRUE(val(store_->admit({}, t + 1000, acc, 70, &live)).granted);   // the crashed hold expired
+  EXPECT_EQ(val(store_->account("key:h")).reserved, 70);
+  EXPECT_EQ(val(store_->account("team:h")).reserved, 70);
+  // The crashed process comes back and finishes: its amount is not taken twice.
+  const std::string crashed_id = "crashed";
+  ASSERT_TRUE(store_->finish({"key:h", "team:h"}, 70, 10, {}, t + 2000, nullptr, &crashed_id).ok());
+  EXPECT_EQ(val(store_->account("key:h")).reserved, 70);
+  EXPECT_EQ(val(store_->account("key:h")).spent, 10);
+  const std::string live_id = "live";
+  ASSERT_TRUE(store_->finish({"key:h", "team:h"}, 70, 20, {}, t + 3000, nullptr, &live_id).ok());
+  EXPECT_EQ(val(store_->account("key:h")).reserved, 0);
+  EXPECT_EQ(val(store_->account("team:h")).spent, 30);
+  // A finished hold is gone: its expiry later releases nothing.
+  ASSERT_TRUE(val(store_->admit({}, t + 20000, acc, 0, nullptr)).granted);
+  EXPECT_EQ(val(store_->account("key:h")).reserved, 0);
 }
 
 LedgerRow row(int64_t ts, const std::string& key, const std::string& team, const std::string& model,
