@@ -32,6 +32,7 @@ EngineOptions engine_options(const ServeOptions& o) {
 }
 
 int run_server(const ServeOptions& o) {
+  if (o.gateway) return run_gateway_server(o);
   auto created = Engine::create(engine_options(o));
   if (!created.ok()) {
     std::fprintf(stderr, "tern serve: %s\n", created.status().message().c_str());

@@ -16,4 +16,9 @@ EngineOptions engine_options(const ServeOptions& o);
 // exit code; prints why on failure.
 int run_server(const ServeOptions& options);
 
+// Gateway mode (options.gateway: --config names a gateway YAML): the
+// gateway's models, routes, caches and budgets instead of one engine
+// (server/gateway_app.cpp, docs/gateway.md).
+int run_gateway_server(const ServeOptions& options);
+
 }  // namespace tern::server

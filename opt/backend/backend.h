@@ -56,6 +56,8 @@ struct BackendEvent {
   Status error;                // finished only: not ok when the request failed
   int http_status = 0;         // upstream HTTP status of a failure (0: none / transport)
   bool before_output = true;   // error events: no text had been delivered yet
+  double upstream_ms = 0;      // finished only: request written -> response complete (the model's
+                               // share of the latency; the gateway reports the rest as its overhead)
 };
 
 using EventFn = std::function<void(BackendEvent)>;

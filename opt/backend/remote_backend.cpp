@@ -232,6 +232,7 @@ class Call : public CallBase, public std::enable_shared_from_this<Call<Stream>> 
     request_.body() = payload_;
     request_.prepare_payload();
     lowest().expires_after(std::min<Clock::duration>(secs(sh_->opt.first_byte_timeout_s), deadline_ - Clock::now()));
+    sent_at_ = Clock::now();
     auto self = this->shared_from_this();
     http::async_write(*stream_, request_, [self](beast::error_code ec, size_t) {
       if (ec) return self->on_send_error(ec);
@@ -318,6 +319,7 @@ class Call : public CallBase, public std::enable_shared_from_this<Call<Stream>> 
     bool keep = parser_->is_done() && parser_->keep_alive();
     BackendEvent ev;
     ev.finished = true;
+    ev.upstream_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent_at_).count();
     if (req_.stream) {
       if (!stream_error_.empty()) return fail("upstream error: " + stream_error_, 502, !delivered_);
       ev.finish_reason = finish_reason_.empty() ? "stop" : finish_reason_;
@@ -388,6 +390,7 @@ class Call : public CallBase, public std::enable_shared_from_this<Call<Stream>> 
   BackendRequest req_;
   EventFn fn_;
   Clock::time_point deadline_;
+  Clock::time_point sent_at_;
   net::any_io_executor executor_;
   std::unique_ptr<Stream> stream_;
   bool reused_ = false;

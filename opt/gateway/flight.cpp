@@ -1,7 +1,9 @@
 // One request through the gateway pipeline (see gateway.h for the order).
 // A Flight lives on its connection's strand: handle() starts it there and
 // every backend event is posted back there, so its state needs no lock.
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <random>
 
@@ -46,7 +48,7 @@ int64_t prompt_token_bound(const json& body, const RequestFeatures& f) {
   if (auto m = body.find("messages"); m != body.end() && m->is_array()) messages = static_cast<int64_t>(m->size());
   int64_t tools = 0;
   if (auto t = body.find("tools"); t != body.end()) tools = static_cast<int64_t>(t->dump().size());
-  return static_cast<int64_t>(f.text.size()) + tools + 32 * messages + 16;
+  return static_cast<int64_t>(f.text.size()) + tools + 48 * messages + 32;
 }
 
 class Flight : public std::enable_shared_from_this<Flight> {
@@ -69,6 +71,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   void finish_ok();
   void finish_error(int status, const std::string& message, const std::string& type);
   void settle(int status);
+  void log_outcome();
   void fill_cache(const json& response);
 
   // Output.
@@ -112,6 +115,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   TokenUsage usage_;           // of the answering stage
   TokenUsage total_usage_;     // all stages
   Picodollars cost_ = 0;       // all stages
+  double upstream_ms_ = 0;     // all stages: time spent in the models
   int escalations_ = 0;
   // Response.
   std::string id_;
@@ -185,6 +189,16 @@ bool Flight::resolve_route() {
                 "invalid_request_error", 0);
     return false;
   }
+  // The key's allow-list applies before the cache too (admit() checks it again).
+  if (key_ && !key_->models.empty() &&
+      std::find(key_->models.begin(), key_->models.end(), client_model_) == key_->models.end()) {
+    {
+      std::lock_guard<std::mutex> lock(gw_.metrics.mu);
+      gw_.metrics.denied[403]++;
+    }
+    reply_error(403, "the key '" + key_->id + "' may not use '" + client_model_ + "'", "permission_denied");
+    return false;
+  }
   return true;
 }
 
@@ -192,8 +206,6 @@ bool Flight::serve_from_cache() {
   if (!gw_.exact && !gw_.semantic) return false;
   std::string status = "miss";
   std::optional<cache::CachedResponse> hit;
-  std::vector<std::string> tags = cache_cfg_.tags;
-  tags.insert(tags.end(), features_.tags.begin(), features_.tags.end());
   json keyed = body_;
   keyed["model"] = client_model_;
   if (gw_.exact && cache_cfg_.exact && gw_.exact->eligible(keyed).cacheable) {
@@ -243,6 +255,12 @@ bool Flight::serve_from_cache() {
     }
     sink_->write("data: [DONE]\n\n");
     sink_->end_stream();
+  } else if (size_t u = hit->body.find("\"usage\":{\""); u != std::string::npos) {
+    // The stored body is compact JSON written by fill_cache(): mark the
+    // usage in place instead of parsing and re-serialising it per hit.
+    std::string b = hit->body;
+    b.insert(u + 9, "\"tern_cache\":\"" + status + "\",");
+    sink_->respond(200, std::move(b), headers(status));
   } else {
     json b = json::parse(hit->body, nullptr, false);
     if (b.is_object()) {
@@ -374,6 +392,7 @@ void Flight::on_stage_done(BackendEvent ev) {
   const ModelConfig* m = gw_.cfg.find_model(model_);
   Picodollars c = budget::cost_of(m->prices, ev.usage.prompt_tokens, ev.usage.completion_tokens, ev.usage.cached_tokens);
   cost_ += c;
+  upstream_ms_ += ev.upstream_ms;
   total_usage_.prompt_tokens += ev.usage.prompt_tokens;
   total_usage_.completion_tokens += ev.usage.completion_tokens;
   total_usage_.cached_tokens += ev.usage.cached_tokens;
@@ -499,6 +518,7 @@ json Flight::response_json() const {
 void Flight::finish_ok() {
   done_ = true;
   json response = response_json();
+  log_outcome();
   if (!disconnected_) {
     if (stream_) {
       if (!streaming_) {  // an answer from a cascade stage: replay it as a stream
@@ -554,6 +574,7 @@ void Flight::fill_cache(const json& response) {
 
 void Flight::finish_error(int status, const std::string& message, const std::string& type) {
   done_ = true;
+  log_outcome();
   if (!disconnected_) {
     if (streaming_) {
       sink_->write(sse(error_json(message, type)));
@@ -582,8 +603,18 @@ void Flight::settle(int status) {
   if (const ModelConfig* m = gw_.cfg.find_model(model_)) o.prices = m->prices;
   if (admission_.reservation.active()) (void)gw_.budgets->settle(admission_.reservation, o);
   else (void)gw_.budgets->record(key_, o, start_ms_);
+}
+
+// Before the response goes out: the log line is written when it completes.
+void Flight::log_outcome() {
   sink_->log_field("served_by", model_);
   sink_->log_field("cost_usd", budget::format_dollars(cost_, 9));
+  if (upstream_ms_ > 0) {  // what the gateway added around the model calls
+    double total = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", total - upstream_ms_);
+    sink_->log_field("overhead_ms", buf);
+  }
 }
 
 ResponseSink::Headers Flight::headers(const std::string& cache) const {

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/gateway_config.h"
+
 namespace tern::server {
 
 namespace {
@@ -145,7 +147,8 @@ const std::vector<OptionSpec>& serve_option_specs() {
       {"draft-max", "", "8", "most draft tokens per sequence and step", false, int_field(&O::draft_max, 1, 32)},
       {"spec-adaptive", "", "true", "adapt draft lengths to acceptance and batch size (false: always draft-max)", false,
        bool_field(&O::spec_adaptive)},
-      {"config", "", "", "config file: JSON object or 'key: value' lines with the option names", false,
+      {"config", "", "", "config file: JSON object or 'key: value' lines with the option names, or a gateway YAML "
+       "(models, routes, keys, cache: docs/gateway.md)", false,
        string_field(&O::config)},
   };
   return specs;
@@ -219,9 +222,17 @@ Result<ServeOptions> resolve_serve_options(const std::map<std::string, std::stri
     if (!f) return NotFound("cannot read config file '" + config_path + "'");
     std::stringstream ss;
     ss << f.rdbuf();
-    auto parsed = parse_config_text(ss.str());
-    if (!parsed.ok()) return InvalidArgument(config_path + ": " + parsed.status().message());
-    file = std::move(*parsed);
+    if (opt::is_gateway_config_text(ss.str())) {
+      // A gateway config (docs/gateway.md): its top-level scalars are serve options.
+      auto gw = opt::parse_gateway_config(ss.str(), config_path);
+      if (!gw.ok()) return gw.status();
+      for (const auto& [k, v] : gw->server_options) file[normalise_key(k)] = v;
+      o.gateway = true;
+    } else {
+      auto parsed = parse_config_text(ss.str());
+      if (!parsed.ok()) return InvalidArgument(config_path + ": " + parsed.status().message());
+      file = std::move(*parsed);
+    }
     for (const auto& [k, v] : file) {
       if (!find_spec(k) || k == "config") return InvalidArgument(config_path + ": unknown option '" + k + "'");
     }
@@ -238,7 +249,7 @@ Result<ServeOptions> resolve_serve_options(const std::map<std::string, std::stri
     if (auto it = cli.find(s.name); it != cli.end()) TERN_RETURN_IF_ERROR(apply(it->second, "the command line"));
   }
   o.config = config_path;
-  if (o.model.empty()) return InvalidArgument("no model: pass -m MODEL (or set TERN_MODEL or 'model' in the config)");
+  if (o.model.empty() && !o.gateway) return InvalidArgument("no model: pass -m MODEL (or set TERN_MODEL or 'model' in the config)");
   return o;
 }
 

@@ -42,6 +42,7 @@ struct ServeOptions {
   int32_t draft_max = 0;
   bool spec_adaptive = true;
   std::string config;
+  bool gateway = false;  // the config file is a gateway config (models, routes, ...: docs/gateway.md)
 };
 
 struct OptionSpec {

@@ -10,6 +10,7 @@
 namespace tern::server {
 
 void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  if (ctx.gateway) return handle_gateway_generation(ctx, req, std::move(ex), /*chat=*/true);
   auto parsed = parse_chat_request(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
   ChatRequest& chat = std::get<ChatRequest>(parsed);

@@ -9,6 +9,7 @@
 namespace tern::server {
 
 void handle_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  if (ctx.gateway) return handle_gateway_generation(ctx, req, std::move(ex), /*chat=*/false);
   auto parsed = parse_completion_request(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
   CompletionRequest& cr = std::get<CompletionRequest>(parsed);

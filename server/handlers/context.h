@@ -13,6 +13,10 @@
 #include "openai/errors.h"
 #include "tern/engine.h"
 
+namespace tern::opt {
+class Gateway;
+}
+
 namespace tern::server {
 
 struct ServerContext {
@@ -22,6 +26,9 @@ struct ServerContext {
   std::string api_key;             // "": no authentication
   int64_t created = 0;             // unix seconds at start-up, reported by /v1/models
   std::function<bool()> draining;  // true while shutting down: new work gets 503
+  // Set by `tern serve --config GATEWAY.yaml`: chat/completions go through the
+  // gateway (docs/gateway.md) and `engine` is null.
+  opt::Gateway* gateway = nullptr;
 };
 
 // True when `model` names the served model ("" also does: clients may omit it).
@@ -39,5 +46,9 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
 void handle_models(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_health(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 void handle_metrics(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
+// Gateway mode (handlers/gateway.cpp).
+void handle_gateway_generation(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex, bool chat);
+void handle_usage(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
+void handle_cache_invalidate(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex);
 
 }  // namespace tern::server

@@ -76,6 +76,8 @@ class EmbeddingJob : public std::enable_shared_from_this<EmbeddingJob> {
 }  // namespace
 
 void handle_embeddings(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  if (!ctx.engine)
+    return reply_error(*ex, bad_request("embeddings are not routed by the gateway; query the model's server directly"));
   auto parsed = parse_embedding_request(req.body);
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
   EmbeddingRequest& er = std::get<EmbeddingRequest>(parsed);

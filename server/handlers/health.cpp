@@ -6,8 +6,12 @@
 namespace tern::server {
 
 void handle_health(ServerContext& ctx, const HttpRequest&, std::shared_ptr<Exchange> ex) {
-  EngineStats s = ctx.engine->stats();
   bool draining = ctx.draining && ctx.draining();
+  if (!ctx.engine) {  // gateway mode: no engine of its own
+    reply_json(*ex, dump_json({{"status", draining ? "shutting_down" : "ok"}, {"gateway", true}}), draining ? 503 : 200);
+    return;
+  }
+  EngineStats s = ctx.engine->stats();
   json body = {{"status", draining ? "shutting_down" : "ok"},
                {"model", ctx.model_id},
                {"running", s.running},

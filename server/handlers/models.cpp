@@ -1,10 +1,15 @@
 // GET /v1/models and GET /v1/models/{id}: the one served model.
+#include "gateway/gateway.h"
 #include "handlers/context.h"
 #include "openai/format.h"
 
 namespace tern::server {
 
 void handle_models(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  if (ctx.gateway) {
+    opt::SimpleResponse r = ctx.gateway->models(ctx.created);
+    return reply_json(*ex, r.body, r.status);
+  }
   json list = models_json(ctx.model_id, ctx.created, ctx.engine->model_info().n_ctx);
   const std::string prefix = "/v1/models/";
   if (req.path.rfind(prefix, 0) == 0 && req.path.size() > prefix.size()) {

@@ -56,6 +56,8 @@ const std::vector<Route>& routes() {
       {"GET", "/v1/models", handle_models, true},
       {"GET", "/health", handle_health, false},
       {"GET", "/metrics", handle_metrics, false},
+      {"GET", "/v1/usage", handle_usage, false},                  // gateway: virtual or admin key
+      {"POST", "/admin/cache/invalidate", handle_cache_invalidate, false},  // gateway: admin key
   };
   return table;
 }

@@ -54,7 +54,10 @@ class Exchange {
   virtual void respond(HttpResponse response) = 0;
   // A chunked response whose body follows through write(); for SSE pass
   // content_type "text/event-stream".
-  virtual void begin_stream(int status, const std::string& content_type) = 0;
+  // `headers`: extra fields (e.g. x-tern-cache from the gateway).
+  virtual void begin_stream(int status, const std::string& content_type,
+                            const std::vector<std::pair<std::string, std::string>>& headers) = 0;
+  void begin_stream(int status, const std::string& content_type) { begin_stream(status, content_type, {}); }
   virtual void write(std::string data) = 0;
   virtual void end_stream() = 0;
 

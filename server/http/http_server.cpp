@@ -225,12 +225,15 @@ class ExchangeImpl final : public Exchange {
     if (!closed_) session_->send(serialize(r, session_->keep_alive()), true);
     write_log();
   }
-  void begin_stream(int status, const std::string& content_type) override {
+  using Exchange::begin_stream;
+  void begin_stream(int status, const std::string& content_type,
+                    const std::vector<std::pair<std::string, std::string>>& headers) override {
     if (done_ || streaming_) return;
     streaming_ = true;
     status_ = status;
     std::string head = status_line(status);
     head += "Server: tern\r\nContent-Type: " + content_type + "\r\nCache-Control: no-cache\r\n";
+    for (const auto& [k, v] : headers) head += k + ": " + v + "\r\n";
     head += "Transfer-Encoding: chunked\r\n";
     head += session_->keep_alive() ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
     if (!closed_) session_->send(std::move(head), false);

@@ -226,7 +226,7 @@ TEST_F(GatewayE2E, CacheHitAcrossInstancesThenInvalidation) {
 
 TEST_F(GatewayE2E, StreamedPassThrough) {
   Reply r = post(gw_port_[0], "/v1/chat/completions",
-                 chat("small", "Lily went", {{"stream", true}, {"stream_options", {{"include_usage", true}}}}),
+                 chat("small", "Lily went", {{"stream", true}, {"ignore_eos", true}, {"stream_options", {{"include_usage", true}}}}),
                  "sk-alice");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.cache, "miss");  // not cacheable (no temperature 0 or seed): a miss

@@ -345,6 +345,7 @@ teams:
 keys:
   alice: {secret: sk-alice, team: lab, budget: "0.2"}
   bob: {secret: sk-bob}
+  carol: {secret: sk-carol, models: [elsewhere]}
 admin_key: sk-admin
 store: {kind: memory}
 cache: {exact: {enabled: false}}
@@ -352,10 +353,12 @@ cache: {exact: {enabled: false}}
 
 TEST_F(GatewayTest, VirtualKeysBudgetsAndUsage) {
   // Each call costs (10 + 5) tokens x $1000 per 1M = $0.015; the reservation
-  // is the worst case: prompt bound + 10 max tokens at $1000 per 1M.
+  // is the worst case: prompt bound + 10 max tokens at $1000 per 1M, so
+  // alice's $0.2 admits while 0.015 k + 0.092 <= 0.2: k = 0..7.
   build(kKeys, {"ok"});
   EXPECT_EQ(send(chat("small", "hi"))->status, 401);
   EXPECT_EQ(send(chat("small", "hi"), "sk-nobody")->status, 401);
+  EXPECT_EQ(send(chat("small", "hi"), "sk-carol")->status, 403);
   int ok = 0, denied = 0;
   for (int i = 0; i < 30; ++i) {
     auto r = send(chat("small", "hi"), "sk-alice");
@@ -365,7 +368,7 @@ TEST_F(GatewayTest, VirtualKeysBudgetsAndUsage) {
       ++denied;
     }
   }
-  EXPECT_GT(ok, 5);
+  EXPECT_EQ(ok, 8);  // reservation: (2 + 48 + 32 + 10) tokens x $0.001 = $0.092
   EXPECT_GT(denied, 0);
   auto mine = gw_->usage("sk-alice", {});
   ASSERT_EQ(mine.status, 200) << mine.body;
