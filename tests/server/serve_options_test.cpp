@@ -72,6 +72,35 @@ TEST(ServeOptions, ValidationNamesOptionAndSource) {
   EXPECT_FALSE(resolve_serve_options({{"model", "m"}, {"config", "/nonexistent/x.yaml"}}, env_of({})).ok());
 }
 
+TEST(ServeOptions, GatewayConfigFile) {
+  // A config with a models: section is a gateway config (docs/gateway.md): no
+  // -m needed, its top-level scalars are serve options, its errors have lines.
+  std::string path = ::testing::TempDir() + "/serve_gw.yaml";
+  {
+    std::ofstream f(path);
+    f << "port: 9100\nhttp_threads: 3\nmodels:\n  up: {url: 'http://127.0.0.1:1/v1'}\n";
+  }
+  auto o = resolve_serve_options({{"config", path}}, env_of({}));
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_TRUE(o->gateway);
+  EXPECT_EQ(o->port, 9100);
+  EXPECT_EQ(o->http_threads, 3);
+  EXPECT_TRUE(o->model.empty());
+  {
+    std::ofstream f(path);
+    f << "port: 9100\nmodels:\n  up: {url: 'http://127.0.0.1:1/v1', retries: many}\n";
+  }
+  auto bad = resolve_serve_options({{"config", path}}, env_of({}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(":3: models.up.retries"), std::string::npos) << bad.status().message();
+  {
+    std::ofstream f(path);
+    f << "port: 91000\nmodels:\n  up: {url: 'http://127.0.0.1:1/v1'}\n";
+  }
+  EXPECT_FALSE(resolve_serve_options({{"config", path}}, env_of({})).ok());  // serve options still validated
+  std::remove(path.c_str());
+}
+
 TEST(ServeOptions, Sizes) {
   EXPECT_EQ(parse_size("1024").value(), 1024);
   EXPECT_EQ(parse_size("64k").value(), 64 << 10);
