@@ -21,6 +21,8 @@ int synth_main(int argc, char** argv);
 int quantize_main(int argc, char** argv);
 int bench_engine_main(int argc, char** argv);
 int toon_main(int argc, char** argv);
+int compress_main(int argc, char** argv);
+int bench_compress_main(int argc, char** argv);
 int logits_main(int argc, char** argv);
 
 inline const std::vector<Command>& commands() {
@@ -35,6 +37,8 @@ inline const std::vector<Command>& commands() {
       {"quantize", "convert a GGUF model's weights to Q8_0, Q4_0, Q4_K_M, ...", quantize_main},
       {"bench-engine", "engine speed: pp/tg vs the memory roofline, serving throughput, agent replay", bench_engine_main},
       {"toon", "convert JSON to TOON (fewer tokens for tabular data) and back", toon_main},
+      {"compress", "compress a prompt with a small local model, keeping protected spans", compress_main},
+      {"bench-compress", "token savings, speed and fact retention of compression, TOON, compaction", bench_compress_main},
   };
   return table;
 }

@@ -1,0 +1,152 @@
+// `tern compress` and `tern bench-compress` run as a user would (the built
+// binary, TERN_BIN) on stories260K.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "test_assets.h"
+
+namespace tern {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* kModel = "models/stories260K.gguf";
+
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+};
+
+Ran tern(const std::string& args, const std::string& err_file) {
+  const std::string cmd = std::string(TERN_BIN) + " " + args + " 2>" + err_file;
+  Ran r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class CompressToolsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(test::asset(kModel))) GTEST_SKIP() << "asset " << test::asset(kModel) << " not found";
+    dir_ = fs::temp_directory_path() / ("tern_compress_tools_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    model_ = test::asset(kModel);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(path(name)) << text; }
+  fs::path dir_;
+  std::string model_;
+};
+
+const std::string kText =
+    "Once upon a time, there was a little girl named Lily. She loved to play in the park with her friend Tom. "
+    "One day they found a big red ball near gate_7, and it cost $4.99 on 2024-05-01 at https://shop.example.com/ball.\n\n"
+    "The next day Tom brought his dog to the park. The dog ran after the ball and everyone laughed all day long. "
+    "Mom said \"time for lunch\" and they all went home to eat sandwiches and drink milk.";
+
+TEST_F(CompressToolsTest, CompressesAFileToTheRatio) {
+  write("in.txt", kText);
+  const Ran r = tern("compress -m " + model_ + " --ratio 2 --question 'Where was the ball?' " + path("in.txt"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  for (const char* kept : {"gate_7", "$4.99", "2024-05-01", "https://shop.example.com/ball", "\"time for lunch\"",
+                           "Where was the ball?"})
+    EXPECT_NE(r.out.find(kept), std::string::npos) << kept << " missing: " << r.out;
+  EXPECT_LT(r.out.size(), kText.size());
+  EXPECT_NE(slurp(path("err")).find("tokens ("), std::string::npos) << slurp(path("err"));
+}
+
+TEST_F(CompressToolsTest, JsonOutputFromStdin) {
+  write("in.txt", kText);
+  const Ran r = tern("compress -m " + model_ + " --ratio 3 --json - < " + path("in.txt"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_LT(j["tokens_after"].get<int>(), j["tokens_before"].get<int>());
+  EXPECT_GT(j["ratio"].get<double>(), 1.5);
+  EXPECT_EQ(j["segments"].size(), 2u);
+  for (const auto& s : j["protected_spans"]) EXPECT_NE(j["text"].get<std::string>().find(s.get<std::string>()), std::string::npos);
+}
+
+TEST_F(CompressToolsTest, ErrorsAreOneLineAndNonZero) {
+  Ran r = tern("compress -m " + model_ + " " + path("missing.txt"), path("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(slurp(path("err")), "tern compress: " + path("missing.txt") + ": cannot open\n");
+  write("in.txt", kText);
+  r = tern("compress -m " + path("nope.gguf") + " " + path("in.txt"), path("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  const std::string err = slurp(path("err"));
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  r = tern("compress -m " + model_ + " --ratio 0.5 " + path("in.txt"), path("err"));
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST_F(CompressToolsTest, BenchCompressReportsEveryTechnique) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int i = 0; i < 10; ++i) rows.push_back({{"id", 100 + i}, {"name", "row" + std::to_string(i)}, {"ok", i % 2 == 0}});
+  const nlohmann::json corpus[] = {
+      {{"id", "p1"}, {"kind", "passages"}, {"instruction", "Answer briefly."},
+       {"context", {kText, "Lily and Tom went home at 17:30 after a long day at the lake."}},
+       {"question", "What did they find?"}, {"facts", {"gate_7", "$4.99"}}},
+      {{"id", "t1"}, {"kind", "tool_json"}, {"context", {nlohmann::json{{"rows", rows}}.dump(2)}}, {"facts", {"row3"}}},
+      {{"id", "c1"}, {"kind", "chat"}, {"context", {"user: hi"}},
+       {"messages", {{{"role", "system"}, {"content", "Be brief."}},
+                     {{"role", "user"}, {"content", kText}},
+                     {{"role", "assistant"}, {"content", "They found a ball near gate_7."}},
+                     {{"role", "tool"}, {"content", kText + " " + kText}},
+                     {{"role", "assistant"}, {"content", "ok"}},
+                     {{"role", "user"}, {"content", "more"}},
+                     {{"role", "assistant"}, {"content", "sure"}},
+                     {{"role", "user"}, {"content", "and then?"}}}},
+       {"facts", {"gate_7"}}}};
+  std::ofstream f(path("corpus.jsonl"));
+  for (const auto& c : corpus) f << c.dump() << "\n";
+  f.close();
+  const Ran r = tern("bench-compress -m " + model_ + " " + path("corpus.jsonl") + " --ratios 2 --repeat 1 --json " +
+                         path("rows.json"),
+                     path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  EXPECT_NE(r.out.find("## Totals per technique"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(slurp(path("rows.json")), nullptr, false);
+  ASSERT_FALSE(j.is_discarded());
+  std::set<std::string> techniques;
+  for (const auto& row : j["rows"]) {
+    techniques.insert(row["technique"].get<std::string>());
+    if (row["technique"] == "compress 2.0x") {
+      EXPECT_EQ(row["spans_kept"], row["spans"]) << row.dump();
+      if (row["id"] == "p1") EXPECT_LT(row["tokens_after"].get<int>(), row["tokens_before"].get<int>());
+      if (row["id"] == "t1") EXPECT_EQ(row["tokens_after"], row["tokens_before"]);  // all JSON: all protected
+      EXPECT_GT(row["ms_per_1k_tokens"].get<double>(), 0.0);
+    }
+    if (row["technique"] == "toon") EXPECT_LT(row["tokens_after"].get<int>(), row["tokens_before"].get<int>());
+  }
+  for (const char* t : {"compress 2.0x", "json pretty", "json minified", "toon", "compaction"})
+    EXPECT_TRUE(techniques.count(t)) << t;
+  // A corpus line without a context array is a one-line error.
+  write("bad.jsonl", "{\"id\": \"x\"}\n");
+  const Ran bad = tern("bench-compress -m " + model_ + " " + path("bad.jsonl"), path("err"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(slurp(path("err")).find("bad.jsonl:1: not a corpus entry"), std::string::npos) << slurp(path("err"));
+}
+
+}  // namespace
+}  // namespace tern
