@@ -377,15 +377,16 @@ void Engine::Impl::step() {
   }
 }
 
-void Engine::Impl::ensure_scratch(int32_t n) {
+ModelRunner& Engine::Impl::scratch(Scratch& s, int32_t n, KvType type) {
   const ModelConfig& c = model_->config();
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
-  if (!embed_kv_ || embed_kv_->n_blocks() < need_blocks) {
-    embed_runner_.reset();
-    embed_kv_ = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), bs, need_blocks, KvType::kF32);
-    embed_runner_ = std::make_unique<ModelRunner>(*model_, *embed_kv_, *pool_);
+  if (!s.kv || s.kv->n_blocks() < need_blocks) {
+    s.runner.reset();
+    s.kv = std::make_unique<KvPool>(c.n_layers, c.kv_dim(), bs, need_blocks, type);
+    s.runner = std::make_unique<ModelRunner>(*model_, *s.kv, *pool_);
   }
+  return *s.runner;
 }
 
 void Engine::Impl::embed(Pending& p) {
@@ -393,14 +394,14 @@ void Engine::Impl::embed(Pending& p) {
   const int32_t n = static_cast<int32_t>(p.prompt.size());
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
-  ensure_scratch(n);
+  ModelRunner& runner = scratch(scratch_, n, KvType::kF32);
   std::vector<int32_t> table(static_cast<size_t>(need_blocks)), pos(static_cast<size_t>(n)), sidx(static_cast<size_t>(n), 0);
   for (int i = 0; i < need_blocks; ++i) table[static_cast<size_t>(i)] = i;
   for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = i;
   GenerationEvent ev;
   ev.id = p.id;
   ev.embedding.resize(static_cast<size_t>(c.dim));
-  Status st = embed_runner_->embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
+  Status st = runner.embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
   ev.finished = true;
   ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
   ev.error = st;
@@ -415,7 +416,7 @@ void Engine::Impl::embed(Pending& p) {
   p.on_event(ev);
 }
 
-// Prompt scoring: the prompt runs through the scratch cache in chunks of at
+// Prompt scoring: the prompt runs through a scratch cache in chunks of at
 // most max_batch_tokens, every row's logits wanted; row i's log-softmax at
 // token i+1 is that token's logprob. Chunking bounds the logits buffer to
 // max_batch_tokens x n_vocab whatever the prompt length.
@@ -423,7 +424,7 @@ void Engine::Impl::score(Pending& p) {
   const int32_t n = static_cast<int32_t>(p.prompt.size());
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
-  ensure_scratch(n);
+  ModelRunner& runner = scratch(scratch_, n, KvType::kF32);
   std::vector<int32_t> table(static_cast<size_t>(need_blocks));
   for (int i = 0; i < need_blocks; ++i) table[static_cast<size_t>(i)] = i;
   GenerationEvent ev;
@@ -442,7 +443,7 @@ void Engine::Impl::score(Pending& p) {
     }
     logits_.resize(static_cast<size_t>(len) * vocab);
     const std::span<const TokenId> toks(p.prompt.data() + start, static_cast<size_t>(len));
-    st = embed_runner_->forward(ForwardBatch{toks, pos, sidx, {table}, rows}, logits_.data());
+    st = runner.forward(ForwardBatch{toks, pos, sidx, {table}, rows}, logits_.data());
     for (int32_t i = 0; i < len && st.ok(); ++i) {
       const std::span<const float> l(&logits_[static_cast<size_t>(i) * vocab], vocab);
       ev.prompt_logprobs[static_cast<size_t>(start + i + 1)] = Sampler::logprob(l, p.prompt[static_cast<size_t>(start + i + 1)]);

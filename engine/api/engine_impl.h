@@ -65,7 +65,12 @@ class Engine::Impl {
   void step();
   void embed(Pending& p);
   void score(Pending& p);
-  void ensure_scratch(int32_t n_tokens);  // embed_kv_/embed_runner_ hold n_tokens
+  // A cache outside the pool for requests that generate nothing, and its runner.
+  struct Scratch {
+    std::unique_ptr<KvPool> kv;
+    std::unique_ptr<ModelRunner> runner;
+  };
+  ModelRunner& scratch(Scratch& s, int32_t n_tokens, KvType type);  // grown on demand
   void finish(SeqId seq, Active& a, FinishReason reason, Status error = {});
   void publish_stats();
 
@@ -92,8 +97,7 @@ class Engine::Impl {
   std::unordered_map<SeqId, Active> active_;
   std::unordered_map<RequestId, SeqId> seq_of_;
   std::vector<float> logits_;
-  std::unique_ptr<KvPool> embed_kv_;  // scratch cache for embedding and scoring requests, grown on demand
-  std::unique_ptr<ModelRunner> embed_runner_;
+  Scratch scratch_;  // embeddings and prompt scoring: F32 K/V
   int64_t prompt_tokens_ = 0, generation_tokens_ = 0, finished_ = 0;
   std::thread thread_;
 };
