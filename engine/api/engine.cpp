@@ -256,6 +256,7 @@ void Engine::Impl::step() {
   std::vector<std::span<const int32_t>> tables;
   std::vector<std::span<const TokenId>> drafts(batch.seqs.size());
   bool prefill = false;
+  double attended = 0;  // positions the batch's tokens attend to (the cost model's attention term)
   tokens.reserve(static_cast<size_t>(batch.num_tokens));
   for (size_t i = 0; i < batch.seqs.size() && st.ok(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
@@ -268,6 +269,7 @@ void Engine::Impl::step() {
       const int32_t j = p - e.start;
       tokens.push_back(j == 0 || e.num_draft == 0 ? all[static_cast<size_t>(p)] : drafts[i][static_cast<size_t>(j - 1)]);
       positions.push_back(p);
+      attended += p + 1;
       seq_index.push_back(static_cast<int32_t>(i));
       if (e.sample && (j == n - 1 || e.num_draft > 0)) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
     }
@@ -309,7 +311,7 @@ void Engine::Impl::step() {
     }
     row += n_rows;
   }
-  if (st.ok() && !prefill) spec_->observe_step(static_cast<int32_t>(tokens.size()), ms_since(t_step) / 1000.0);
+  if (st.ok() && !prefill) spec_->observe_step(static_cast<int32_t>(tokens.size()), attended, ms_since(t_step) / 1000.0);
   for (const ScheduledSeq& e : batch.seqs)
     prompt_tokens_ += std::min(e.num_tokens, std::max(0, sched_->find(e.seq_id)->num_prompt_tokens() - e.start));
   if (!st.ok()) {

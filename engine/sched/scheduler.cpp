@@ -274,6 +274,9 @@ std::vector<SeqOutput> Scheduler::postprocess(const ScheduledBatch& batch, std::
       if (reason == FinishReason::kNone && stop_hook_ && stop_hook_(*s)) reason = FinishReason::kStop;
       out.push_back({s->id(), t, reason});
       if (reason != FinishReason::kNone) {
+        // Finished blocks stay reusable; a stop inside a verified chunk can
+        // leave computed positions whose tokens were dropped.
+        blocks_.commit(s->id(), s->tokens(), std::min(s->num_computed_tokens_, s->num_tokens()));
         release(s, reason);
         released = true;
         break;

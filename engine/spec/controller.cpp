@@ -16,7 +16,8 @@ void Acceptance::update(int32_t drafted, int32_t accepted) {
 StepCost::StepCost(int32_t max_tokens, double alpha)
     : alpha_(alpha), t_(static_cast<size_t>(64 + (std::max(max_tokens, 64) - 64 + 7) / 8 + 2), 0.0) {}
 
-void StepCost::observe(int32_t n, double seconds) {
+void StepCost::observe(int32_t n, double seconds, double attended) {
+  seconds -= attn_ * attended;
   if (n <= 0 || !(seconds > 0)) return;
   const size_t b = static_cast<size_t>(std::min<int32_t>(bucket(n), static_cast<int32_t>(t_.size()) - 1));
   t_[b] = t_[b] == 0 ? seconds : (1 - alpha_) * t_[b] + alpha_ * seconds;
@@ -28,7 +29,12 @@ bool StepCost::known() const {
   return count >= 2;
 }
 
-double StepCost::seconds(int32_t n) const {
+double StepCost::seconds(int32_t n, double attended) const {
+  const double m = matmul_seconds(n);
+  return m > 0 ? m + attn_ * attended : 0;
+}
+
+double StepCost::matmul_seconds(int32_t n) const {
   const int32_t b = std::min<int32_t>(bucket(std::max(n, 1)), static_cast<int32_t>(t_.size()) - 1);
   if (t_[static_cast<size_t>(b)] > 0) return t_[static_cast<size_t>(b)];
   // Nearest measured buckets below and above.
@@ -83,16 +89,17 @@ std::vector<int32_t> plan_draft_lengths(std::span<const PlanInput> seqs, const S
   std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.gain > y.gain; });
   const int32_t m_max = std::min<int32_t>(static_cast<int32_t>(cands.size()), std::max(0, cfg.max_extra));
   const double base_n = static_cast<double>(seqs.size());
-  const double t0 = cost.seconds(std::max(1, cfg.base_tokens));
+  const double t0 = cost.seconds(std::max(1, cfg.base_tokens), cfg.base_attended);
   if (!(t0 > 0)) return k;
   const double r0 = base_n / t0;
-  double best_r = r0 * (1 + cfg.margin), gain = 0;
+  double best_r = r0 * (1 + cfg.margin), gain = 0, attended = cfg.base_attended;
   int32_t best_m = 0, depth = 0;
   for (int32_t m = 1; m <= m_max; ++m) {
     const Cand& c = cands[static_cast<size_t>(m - 1)];
     gain += c.gain;
     if (seqs[c.seq].model_drafter) depth = std::max(depth, c.j);
-    const double t = cost.seconds(cfg.base_tokens + m) + depth * cfg.draft_step_seconds;
+    attended += seqs[c.seq].context + c.j;
+    const double t = cost.seconds(cfg.base_tokens + m, attended) + depth * cfg.draft_step_seconds;
     const double r = (base_n + gain) / t;
     if (r > best_r) {
       best_r = r;

@@ -48,35 +48,45 @@ class Acceptance {
   double kept_ = 0, rejected_ = 0;
 };
 
-// Step time T(n) of a forward pass over n tokens (each with logits), learned
-// from measurements: an exponential moving average per n (exact up to 64,
-// then per 8), interpolated linearly between measured points and
-// extrapolated from the last two beyond them.
+// Step time of a forward pass over n tokens (each with logits) that attend
+// to `attended` positions in total (sum of position + 1 over the tokens):
+// T = M(n) + c * attended. M is learned from measurements, an exponential
+// moving average per n (exact up to 64, then per 8), interpolated linearly
+// between measured points and extrapolated from the last two beyond them; c
+// (seconds per attended position) is measured once (set_attention_cost).
+// The attention term matters for small models at long contexts, where extra
+// tokens are not nearly free even at batch 1.
 class StepCost {
  public:
   explicit StepCost(int32_t max_tokens = 4096, double alpha = 0.2);
-  void observe(int32_t n, double seconds);
+  void observe(int32_t n, double seconds, double attended = 0);
+  void set_attention_cost(double seconds_per_position) { attn_ = seconds_per_position; }
+  double attention_cost() const { return attn_; }
   bool known() const;                 // at least two distinct n measured
-  double seconds(int32_t n) const;    // estimate; 0 when nothing is known
+  double seconds(int32_t n, double attended = 0) const;  // estimate; 0 when nothing is known
 
  private:
   int32_t bucket(int32_t n) const { return n <= 64 ? n : 64 + (n - 64 + 7) / 8; }
   int32_t bucket_n(int32_t b) const { return b <= 64 ? b : 64 + (b - 64) * 8; }
+  double matmul_seconds(int32_t n) const;
   double alpha_;
-  std::vector<double> t_;   // per bucket; 0: not measured
+  double attn_ = 0;
+  std::vector<double> t_;   // M per bucket; 0: not measured
 };
 
 struct PlanInput {
   double acceptance = 0;   // Acceptance::rate()
   int32_t max_draft = 0;   // cap: request/engine k, proposal length, room left
   bool model_drafter = false;  // drafting runs a model per position (cost depth x draft_step)
+  int32_t context = 0;     // tokens so far: the j-th draft attends to context + j positions
 };
 
 struct PlanConfig {
   int32_t base_tokens = 0;      // tokens the step computes without drafts (decodes + prefill chunks)
+  double base_attended = 0;     // positions those tokens attend to, summed
   int32_t max_extra = 1 << 20;  // token budget left for drafts
   double draft_step_seconds = 0;  // one batched drafting position of the model drafters
-  double margin = 0.03;         // required relative gain over plain decoding
+  double margin = 0.05;         // required relative gain over plain decoding (timing noise)
 };
 
 // Draft length per sequence (same order as `seqs`). All zero when

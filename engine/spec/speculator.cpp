@@ -117,25 +117,42 @@ void Speculator::remove(SeqId seq) {
 void Speculator::calibrate() {
   calibrated_ = true;
   const ModelConfig& c = target_->config();
-  constexpr int32_t kMaxN = 16;
-  KvPool kv(c.n_layers, c.kv_dim(), kMaxN, 1, KvType::kF16);
+  // Passes over n = 1..16 tokens at positions 0.. give M(n); 16 tokens at
+  // positions 240..255 (after a prefill that writes the K/V they read) give
+  // the attention cost per attended position.
+  constexpr int32_t kMaxN = 16, kCtx = 256;
+  KvPool kv(c.n_layers, c.kv_dim(), kMaxN, kCtx / kMaxN, KvType::kF16);
   ModelRunner runner(*target_, kv, *pool_);
-  const std::vector<int32_t> table = {0};
+  std::vector<int32_t> table(kCtx / kMaxN);
+  std::iota(table.begin(), table.end(), 0);
   std::vector<float> logits(static_cast<size_t>(kMaxN) * static_cast<size_t>(c.n_vocab));
-  for (int32_t n : {1, 2, 4, 8, 16}) {
+  auto run = [&](int32_t n, int32_t start, int reps, bool all_logits) -> double {
     std::vector<TokenId> toks(static_cast<size_t>(n), std::min<TokenId>(3, c.n_vocab - 1));
-    std::vector<int32_t> pos(static_cast<size_t>(n)), sidx(static_cast<size_t>(n), 0), rows(static_cast<size_t>(n));
-    std::iota(pos.begin(), pos.end(), 0);
-    std::iota(rows.begin(), rows.end(), 0);
-    double best = 0;
-    for (int rep = 0; rep < 3; ++rep) {
+    std::vector<int32_t> pos(static_cast<size_t>(n)), sidx(static_cast<size_t>(n), 0);
+    std::iota(pos.begin(), pos.end(), start);
+    std::vector<int32_t> rows(all_logits ? static_cast<size_t>(n) : 1);
+    std::iota(rows.begin(), rows.end(), all_logits ? 0 : n - 1);
+    double best = -1;
+    for (int rep = 0; rep < reps; ++rep) {
       const auto t0 = Clock::now();
-      if (!runner.forward(ForwardBatch{toks, pos, sidx, {table}, rows}, logits.data()).ok()) return;
+      if (!runner.forward(ForwardBatch{toks, pos, sidx, {table}, rows}, logits.data()).ok()) return -1;
       const double t = seconds_since(t0);
-      if (rep == 0 || t < best) best = t;
+      if (best < 0 || t < best) best = t;
     }
-    cost_.observe(n, best);
+    return best;
+  };
+  double near = 0;
+  for (int32_t n : {1, 2, 4, 8, 16}) {
+    const double t = run(n, 0, 3, true);
+    if (t < 0) return;
+    cost_.observe(n, t);
+    if (n == kMaxN) near = t;
   }
+  if (run(kCtx - kMaxN, 0, 1, false) < 0) return;  // K/V of positions 0..239
+  const double far = run(kMaxN, kCtx - kMaxN, 3, true);
+  // Attended positions: 16 tokens at 240..255 vs at 0..15.
+  const double extra = kMaxN * static_cast<double>(kCtx - kMaxN);
+  if (far > near) cost_.set_attention_cost((far - near) / extra);
   const double t1 = cost_.seconds(1);
   draft_step_s_[static_cast<int>(DrafterKind::kSelfSpec)] =
       t1 * static_cast<const SelfSpecDrafter*>(self_spec_.get())->active_fraction();
@@ -152,14 +169,18 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
   if (seqs_.empty()) return slots;
   const SchedulerConfig& sc = sched.config();
   int32_t decodes = 0, prefill = 0;
+  double base_attended = 0;
   std::vector<PlanInput> inputs;
   std::vector<SeqId> ids;
   for (const Sequence* s : sched.running()) {
     if (!s->is_decode()) {
-      prefill += s->num_uncomputed_tokens();
+      const int32_t n = s->num_uncomputed_tokens();
+      prefill += n;
+      base_attended += static_cast<double>(n) * (s->num_computed_tokens() + (n + 1) / 2.0);
       continue;
     }
     ++decodes;
+    base_attended += s->num_tokens();
     auto it = seqs_.find(s->id());
     if (it == seqs_.end()) continue;
     SeqState& st = it->second;
@@ -180,7 +201,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
       cap = static_cast<int32_t>(st.draft.tokens.size());
       if (cap == 0) continue;
     }
-    inputs.push_back({st.acc.rate(), cap, st.drafter->runs_model()});
+    inputs.push_back({st.acc.rate(), cap, st.drafter->runs_model(), s->num_tokens()});
     ids.push_back(s->id());
   }
   if (inputs.empty()) return slots;
@@ -191,6 +212,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
     if (!calibrated_) calibrate();
     PlanConfig pc;
     pc.base_tokens = decodes + std::min(prefill, std::max(0, sc.max_batch_tokens - decodes));
+    pc.base_attended = base_attended;
     pc.max_extra = sc.max_batch_tokens - pc.base_tokens;
     double step = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -64,7 +64,7 @@ class Speculator {
   void finish_seq(SeqId seq, int32_t num_final_tokens, int32_t drafted, int32_t accepted);
   // Step time of the verification pass (forward + sampling) over n tokens,
   // for the cost model; only decode-only steps are representative.
-  void observe_step(int32_t n_tokens, double seconds) { cost_.observe(n_tokens, seconds); }
+  void observe_step(int32_t n_tokens, double attended, double seconds) { cost_.observe(n_tokens, seconds, attended); }
 
   const SpecStats& stats() const { return stats_; }
   const StepCost& cost() const { return cost_; }

@@ -235,6 +235,26 @@ TEST(Plan, LargeBatchSwitchesOffAndBudgetIsRespected) {
   EXPECT_LE(plan_draft_lengths(two, c, cfg)[0], 2);
 }
 
+TEST(Plan, AttentionCostAtLongContextsMakesDraftsCostly) {
+  // Matmul part flat (memory-bound), but each attended position costs: at a
+  // context of 8000 tokens an extra token costs 8 units, twice a short step.
+  StepCost c(512, 1.0);
+  for (int n : {1, 2, 4, 8, 16}) c.observe(n, 4.0);
+  c.set_attention_cost(1e-3);
+  EXPECT_DOUBLE_EQ(c.seconds(4, 100), 4.1);
+  std::vector<PlanInput> seq = {{0.6, 8, false, 20}};
+  PlanConfig cfg;
+  cfg.base_tokens = 1;
+  cfg.base_attended = 20;
+  EXPECT_GT(plan_draft_lengths(seq, c, cfg)[0], 0);  // short context: drafts pay
+  seq[0].context = 8000;
+  cfg.base_attended = 8000;
+  EXPECT_EQ(plan_draft_lengths(seq, c, cfg)[0], 0);  // long context: they do not
+  // Observations are net of the attention term.
+  c.observe(2, 4.0 + 1e-3 * 1000, 1000);
+  EXPECT_DOUBLE_EQ(c.seconds(2), 4.0);
+}
+
 TEST(ExpectedTokens, GeometricSum) {
   EXPECT_DOUBLE_EQ(expected_tokens(0.5, 0), 1.0);
   EXPECT_DOUBLE_EQ(expected_tokens(0.5, 2), 1.75);
