@@ -408,6 +408,33 @@ TEST_F(GatewayTest, ConcurrentRequestsNeverOverspend) {
   EXPECT_GT(ok, 0);
 }
 
+TEST_F(GatewayTest, SemanticCacheAnswersARewordedQuestion) {
+  const char* cfg = R"(
+models:
+  small: {url: 'http://127.0.0.1:9/v1', price: {input: 1, output: 2}}
+routes:
+  faq: {use: small, cache: {exact: true, semantic: true, threshold: 0.6}}
+store: {kind: memory}
+cache:
+  semantic: {enabled: true}
+)";
+  build(cfg, {"Paris"});
+  auto a = send(chat("faq", "What is the capital city of France?"));
+  EXPECT_EQ(a->header("x-tern-cache"), "miss");
+  auto b = send(chat("faq", "what is the capital city of france"));
+  EXPECT_EQ(b->header("x-tern-cache"), "semantic") << b->body;
+  EXPECT_EQ(b->json_body()["usage"]["tern_cache"], "semantic");
+  EXPECT_EQ(b->json_body()["choices"][0]["message"]["content"], "Paris");
+  auto c = send(chat("faq", "How do volcanoes form under the ocean floor?"));
+  EXPECT_EQ(c->header("x-tern-cache"), "miss");
+  // Multi-turn contexts are guarded: never answered semantically by default.
+  json multi = chat("faq", "what is the capital city of france");
+  multi["messages"].insert(multi["messages"].begin(), {{"role", "assistant"}, {"content", "Hi"}});
+  EXPECT_EQ(send(multi)->header("x-tern-cache"), "miss");
+  EXPECT_EQ(small_->calls(), 3u);
+  EXPECT_NE(gw_->prometheus().find("tern_gateway_cache_total{result=\"semantic\"} 1"), std::string::npos);
+}
+
 TEST_F(GatewayTest, ModelsListsRoutesAndModels) {
   build(kConfig, {"x"});
   json j = json::parse(gw_->models(1).body);
