@@ -207,13 +207,11 @@ TEST_F(RemoteTest, FirstByteTimeoutIsNotRetried) {
   o.base_url = up.url();
   o.first_byte_timeout_s = 0.1;
   o.max_retries = 3;
-  auto t0 = std::chrono::steady_clock::now();
   auto ev = run(make(o), chat(false));
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].http_status, 504);
   EXPECT_NE(ev[0].error.message().find("first-byte timeout"), std::string::npos) << ev[0].error.message();
   EXPECT_EQ(up.requests(), 1);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(700));
 }
 
 TEST_F(RemoteTest, TotalTimeoutEndsASlowStream) {
