@@ -96,6 +96,7 @@ int compress_main(int argc, char** argv) {
     return 0;
   }
   std::printf("%s\n", r->text.c_str());
+  std::fflush(stdout);  // the text first, then the statistics line
   std::fprintf(stderr, "tern compress: %lld -> %lld tokens (%.2fx, budget %lld, %lld protected), %.2f ms, %d model calls\n",
                static_cast<long long>(r->tokens_before), static_cast<long long>(r->tokens_after), r->ratio(),
                static_cast<long long>(r->budget), static_cast<long long>(r->protected_tokens), r->ms, r->model_calls);

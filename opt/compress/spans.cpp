@@ -84,12 +84,14 @@ void find_code(std::string_view t, std::vector<Span>& out) {
   out.insert(out.end(), fences.begin(), fences.end());
 }
 
-// The end of a bracketed JSON candidate starting at `i`, or npos.
-size_t match_bracket(std::string_view t, size_t i) {
+// The end of a bracketed JSON candidate starting at `i`, or npos. `work`
+// counts the bytes scanned; callers stop when it runs out, which keeps
+// adversarial input (thousands of unclosed brackets) linear.
+size_t match_bracket(std::string_view t, size_t i, size_t& work) {
   std::vector<char> stack;
   bool in_string = false;
-  const size_t limit = std::min(t.size(), i + kMaxJson);
-  for (size_t k = i; k < limit; ++k) {
+  const size_t limit = std::min({t.size(), i + kMaxJson, i + work});
+  for (size_t k = i; k < limit; ++k, --work) {
     const char c = t[k];
     if (in_string) {
       if (c == '\\') ++k;
@@ -108,13 +110,15 @@ size_t match_bracket(std::string_view t, size_t i) {
 }
 
 void find_json(std::string_view t, std::vector<Span>& out) {
-  for (size_t i = 0; i < t.size(); ++i) {
+  size_t work = 8 * t.size() + 65536;  // bytes all candidates together may scan (and parse)
+  for (size_t i = 0; i < t.size() && work > 0; ++i) {
     if (t[i] != '{' && t[i] != '[') continue;
-    const size_t end = match_bracket(t, i);
+    const size_t end = match_bracket(t, i, work);
     if (end == std::string_view::npos) continue;
     const std::string_view cand = t.substr(i, end - i);
     // "[1]" and "{x}" are prose more often than data; demand some structure.
     if (cand.find_first_of(":,\"") == std::string_view::npos) continue;
+    work -= std::min(work, cand.size());
     if (!nlohmann::json::accept(cand)) continue;
     out.push_back({i, end, SpanKind::kJson});
     i = end - 1;
@@ -253,6 +257,36 @@ void find_words(std::string_view t, const SpanOptions& o, std::vector<Span>& out
   }
 }
 
+// Arithmetic written out: "75 - 28 = 47", "3 x 4 = 12" — the operators
+// between protected numbers carry the fact as much as the numbers do.
+void find_arithmetic(std::string_view t, std::vector<Span>& out) {
+  struct Word {
+    size_t b, e;
+  };
+  std::vector<Word> words;
+  for (size_t i = 0; i < t.size();) {
+    while (i < t.size() && is_space(t[i])) ++i;
+    size_t e = i;
+    while (e < t.size() && !is_space(t[e])) ++e;
+    if (e > i) words.push_back({i, e});
+    i = e;
+  }
+  auto number = [&](const Word& w) { return is_digit(t[w.b]) || (t[w.b] == '$' && w.e > w.b + 1 && is_digit(t[w.b + 1])); };
+  auto op = [&](const Word& w) {
+    const std::string_view s = t.substr(w.b, w.e - w.b);
+    return s == "+" || s == "-" || s == "*" || s == "/" || s == "=" || s == "x" || s == "\xC3\x97" || s == "\xC3\xB7";
+  };
+  for (size_t i = 0; i + 2 < words.size(); ++i) {
+    if (!number(words[i]) || !op(words[i + 1]) || !number(words[i + 2])) continue;
+    size_t j = i + 2;
+    while (j + 2 < words.size() && op(words[j + 1]) && number(words[j + 2])) j += 2;
+    size_t e = words[j].e;
+    while (e > words[j].b + 1 && !is_digit(t[e - 1]) && t[e - 1] != '%') --e;  // trailing punctuation
+    out.push_back({words[i].b, e, SpanKind::kNumber});
+    i = j;
+  }
+}
+
 void find_forced(std::string_view t, const std::vector<std::string>& force, std::vector<Span>& out) {
   for (const std::string& f : force) {
     if (f.empty()) continue;
@@ -270,6 +304,7 @@ std::vector<Span> find_protected_spans(std::string_view text, const SpanOptions&
   if (o.urls) find_urls(text, all);
   if (o.quoted) find_quoted(text, all);
   if (o.numbers || o.identifiers) find_words(text, o, all);
+  if (o.numbers) find_arithmetic(text, all);
   find_forced(text, o.force, all);
   std::stable_sort(all.begin(), all.end(), [](const Span& a, const Span& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;

@@ -13,7 +13,8 @@
 //   json        a balanced {...} or [...] that parses as JSON
 //   url         http(s)://, ftp://, www. addresses and e-mail addresses
 //   quoted      "double", “curly” and 'single' quoted strings up to 300 bytes on one paragraph
-//   number      words that start with a digit, sign or currency sign and hold a digit: 3.14, -2, $4.99, 50%, 2024-01-15, 12:30
+//   number      words that start with a digit, sign or currency sign and hold a digit: 3.14, -2, $4.99, 50%, 2024-01-15, 12:30;
+//               arithmetic written out between numbers: 75 - 28 = 47
 //   identifier  snake_case, camelCase, ALLCAPS (2+ letters), dotted.names, a::b, paths with '/', f(), words holding digits
 //   forced      every occurrence of a caller-given string
 // Spans are byte ranges; the result is sorted and non-overlapping

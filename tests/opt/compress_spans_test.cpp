@@ -55,6 +55,9 @@ TEST(SpansTest, QuotedStringsNotApostrophes) {
 TEST(SpansTest, Numbers) {
   const std::string t = "Pay $4.99 (50%) by 2024-01-15 at 12:30, about -2.5 or 1,000 units; 3.";
   EXPECT_EQ(find(t, SpanKind::kNumber), (V{"$4.99", "50%", "2024-01-15", "12:30", "-2.5", "1,000", "3"}));
+  // Arithmetic keeps its operators; prose between numbers does not join them.
+  EXPECT_EQ(find("So 75 - 28 = 47. Then 3 x 4 = 12, and 5 or 6.", SpanKind::kNumber),
+            (V{"75 - 28 = 47", "3 x 4 = 12", "5", "6"}));
 }
 
 TEST(SpansTest, Identifiers) {
@@ -94,6 +97,9 @@ TEST(SpansTest, BinaryAndEmptyInputDoNotCrash) {
   for (int i = 0; i < 2000; ++i) junk.push_back(static_cast<char>((i * 131) % 256));
   const auto spans = find_protected_spans(junk);
   for (const Span& s : spans) EXPECT_LE(s.end, junk.size());
+  // Thousands of unclosed brackets: the JSON scan is capped (linear), so this returns at once.
+  const std::string brackets = std::string(50000, '{') + "\"a\": 1" + std::string(10, '}');
+  EXPECT_LE(find_protected_spans(brackets).size(), 3u);
 }
 
 }  // namespace
