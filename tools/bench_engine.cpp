@@ -32,6 +32,7 @@
 
 #include <sys/resource.h>
 
+#include "bench_spec.h"
 #include "commands.h"
 #include "engine_options.h"
 #include "model/model_runner.h"
@@ -557,12 +558,30 @@ int bench_engine_main(int argc, char** argv) {
   app.add_option("--replay-turns", a.replay_turns, "replay mode: turns per conversation")->check(CLI::Range(0, 10000));
   app.add_option("--seed", a.seed, "seed of the random prompts")->capture_default_str();
   app.add_flag("--json", a.json_out, "print one JSON object instead of a table");
+  bool spec_bench = false;
+  SpecBenchArgs sb;
+  app.add_flag("--spec-bench", spec_bench,
+               "speculative decoding: single-stream speedup per drafter (input-grounded and free prompts) and "
+               "throughput with speculation on/off (uses --gen-len, --draft-model, --draft-max, --spec-fixed)");
+  app.add_option("--spec-methods", sb.methods, "spec bench: drafters to compare with plain decoding")->capture_default_str();
+  app.add_option("--spec-concurrency", sb.concurrency, "spec bench: throughput points")->delimiter(',');
+  app.add_option("--spec-reps", sb.reps, "spec bench: measured single-stream requests per drafter")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--spec-json", sb.json_path, "spec bench: also write the results to this JSON file");
+  app.add_option("--spec-passage", sb.passage_tokens, "spec bench: tokens of the input-grounded passage (at most)")
+      ->check(CLI::Range(16, 100000))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (std::string err = finish_engine_options(opt, flags); !err.empty()) {
     std::fprintf(stderr, "tern bench-engine: %s\n", err.c_str());
     return 2;
   }
   if (opt.threads == 0) opt.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (spec_bench) {
+    sb.gen_len = a.gen_len;
+    return run_spec_bench(opt, sb);
+  }
   if (a.replay_turns > 0) return run_replay_bench(opt, a);
   if (a.concurrency > 0) return run_serving_bench(opt, a);
   return run_kernel_bench(opt, a);

@@ -241,6 +241,7 @@ void Engine::Impl::finish(SeqId seq, Active& a, FinishReason reason, Status erro
 }
 
 void Engine::Impl::step() {
+  const auto t_begin = Clock::now();
   const std::vector<DraftSlots> slots = spec_->plan(*sched_);
   const ScheduledBatch batch = sched_->schedule(slots);
   if (batch.empty()) return;
@@ -328,6 +329,7 @@ void Engine::Impl::step() {
   }
 
   const std::vector<SeqOutput> outs = sched_->postprocess(batch, produced);
+  if (!prefill) spec_->record_step(!slots.empty(), ms_since(t_begin) / 1000.0, static_cast<int32_t>(outs.size()));
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
     if (e.num_draft == 0 || !active_.count(e.seq_id)) continue;

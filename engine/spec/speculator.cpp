@@ -205,6 +205,11 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
     ids.push_back(s->id());
   }
   if (inputs.empty()) return slots;
+  ++steps_;
+  if (opt_.adaptive && (steps_ < veto_until_ || steps_ % 16 == 0)) {
+    for (const SeqId id : ids) seqs_[id].draft = Draft{};
+    return slots;  // vetoed, or a plain probe step
+  }
   std::vector<int32_t> k(inputs.size());
   if (!opt_.adaptive) {
     for (size_t i = 0; i < inputs.size(); ++i) k[i] = inputs[i].max_draft;
@@ -323,6 +328,17 @@ VerifyResult Speculator::verify(SeqId seq, Sampler& sampler, std::span<const flo
   };
   return verify_sampled(d, p, q, [&] { return sampler.uniform(); },
                         [&](std::span<const float> w) { return sampler.draw(w); }, bonus);
+}
+
+void Speculator::record_step(bool drafted, double seconds, int32_t tokens) {
+  if (tokens <= 0 || !(seconds > 0)) return;
+  double& ema = drafted ? spec_tpt_ : plain_tpt_;
+  const double tpt = seconds / tokens;
+  ema = ema == 0 ? tpt : 0.8 * ema + 0.2 * tpt;
+  if (drafted && plain_tpt_ > 0 && spec_tpt_ > plain_tpt_) {
+    veto_until_ = steps_ + 64;
+    spec_tpt_ = plain_tpt_;  // after the veto, drafting starts from a neutral estimate
+  }
 }
 
 void Speculator::finish_seq(SeqId seq, int32_t num_final_tokens, int32_t drafted, int32_t accepted) {
