@@ -6,6 +6,10 @@
 //   bit patterns), then the CachedResponse encoded by encode_entry().
 #include "cache/semantic_cache.h"
 
+// hnswlib's SSE paths prefetch one link past the end of a neighbour list (a
+// heap read out of bounds that ASan reports); without them it reads only what
+// it owns. The distance is ours (UnitDotSpace), vectorised by the compiler.
+#define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
 #include <openssl/evp.h>
 
@@ -95,6 +99,31 @@ std::optional<std::string> text_content(const Json& content) {
 
 }  // namespace
 
+// Inner-product distance (1 - dot) of unit vectors, in 8 independent partial
+// sums so that the compiler vectorises it without reassociating floats.
+class UnitDotSpace : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit UnitDotSpace(size_t dim) : dim_(dim) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &distance; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  static float distance(const void* a, const void* b, const void* param) {
+    const auto* x = static_cast<const float*>(a);
+    const auto* y = static_cast<const float*>(b);
+    const size_t n = *static_cast<const size_t*>(param);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (size_t k = 0; k < 8; ++k) acc[k] += x[i + k] * y[i + k];
+    float dot = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; ++i) dot += x[i] * y[i];
+    return 1.0f - dot;
+  }
+  size_t dim_;
+};
+
 struct SemanticCache::Index {
   explicit Index(int d, const SemanticOptions& o) : dim(d), space(static_cast<size_t>(d)) {
     graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, capacity, static_cast<size_t>(o.hnsw_m),
@@ -102,7 +131,7 @@ struct SemanticCache::Index {
     graph->setEf(static_cast<size_t>(o.hnsw_ef_search));
   }
   int dim;
-  hnswlib::InnerProductSpace space;
+  UnitDotSpace space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
   std::vector<std::string> keys;  // label -> entry key ("" once deleted)
   size_t capacity = 64;
@@ -209,7 +238,7 @@ Result<std::optional<SemanticHit>> SemanticCache::lookup(SemanticQuery& q, float
       try {
         auto found = ix.graph->searchKnnCloserFirst(q.vector.data(), std::min<size_t>(kCandidates, ix.live));
         for (const auto& [dist, label] : found) {
-          const float sim = 1.0f - dist;  // InnerProductSpace distance is 1 - dot
+          const float sim = 1.0f - dist;  // UnitDotSpace distance is 1 - dot
           if (sim >= threshold && label < ix.keys.size() && !ix.keys[label].empty())
             candidates.emplace_back(sim, ix.keys[label]);
         }
