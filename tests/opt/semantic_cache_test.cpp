@@ -235,6 +235,13 @@ TEST_P(SharedSemanticTest, SecondInstanceFindsFirstInstancesEntries) {
   if (GetParam() == store::StoreKind::kRedis && !g_redis) GTEST_SKIP() << "Redis tests skipped: " << g_redis_why;
   const std::string name = "sem_" + std::to_string(getpid());
   const std::string path = ::testing::TempDir() + "/" + name + ".db";
+  struct Cleanup {  // also when an assertion returns early
+    std::string path;
+    ~Cleanup() {
+      if (path.empty()) return;
+      for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
+    }
+  } cleanup{GetParam() == store::StoreKind::kSqlite ? path : ""};
   auto open = [&] {
     store::StoreConfig c;
     c.kind = GetParam();
@@ -268,7 +275,6 @@ TEST_P(SharedSemanticTest, SecondInstanceFindsFirstInstancesEntries) {
   EXPECT_FALSE(val(b.lookup(p2)).has_value());
   sa.reset();
   sb.reset();
-  for (const char* s : {"", "-wal", "-shm"}) std::filesystem::remove(path + s);
 }
 
 std::string kind_name(const ::testing::TestParamInfo<store::StoreKind>& i) { return store::store_kind_name(i.param); }
