@@ -6,6 +6,7 @@
 //   std::string why;
 //   redis = RedisServer::start(&why);   // nullptr + why when unavailable
 //   ... cfg.redis_port = redis->port();
+// or, for every test of a binary: add_redis_environment(&server, &why) below.
 #pragma once
 
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -134,5 +137,30 @@ class RedisServer {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// A gtest environment that starts one redis-server before a test binary's
+// first test and stops it after its last: *server is set for the run, and
+// stays null (with *why saying why) when none could start.
+class RedisEnvironment : public ::testing::Environment {
+ public:
+  RedisEnvironment(RedisServer** server, std::string* why) : server_(server), why_(why) {}
+  void SetUp() override {
+    owned_ = RedisServer::start(why_);
+    *server_ = owned_.get();
+  }
+  void TearDown() override {
+    *server_ = nullptr;
+    owned_.reset();
+  }
+
+ private:
+  RedisServer** server_;
+  std::string* why_;
+  std::unique_ptr<RedisServer> owned_;
+};
+
+inline ::testing::Environment* add_redis_environment(RedisServer** server, std::string* why) {
+  return ::testing::AddGlobalTestEnvironment(new RedisEnvironment(server, why));
+}
 
 }  // namespace tern::test

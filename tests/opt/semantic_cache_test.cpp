@@ -211,23 +211,9 @@ TEST_F(SemanticTest, ManyEntriesGrowTheIndex) {
 
 // ---- two instances sharing a store ----
 
-test::RedisServer* g_redis = nullptr;
+test::RedisServer* g_redis = nullptr;  // one redis-server for this binary's tests (null: g_redis_why)
 std::string g_redis_why;
-class RedisEnv : public ::testing::Environment {
- public:
-  void SetUp() override {
-    server_ = test::RedisServer::start(&g_redis_why);
-    g_redis = server_.get();
-  }
-  void TearDown() override {
-    g_redis = nullptr;
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<test::RedisServer> server_;
-};
-[[maybe_unused]] auto* const g_env = ::testing::AddGlobalTestEnvironment(new RedisEnv);
+[[maybe_unused]] auto* const g_env = test::add_redis_environment(&g_redis, &g_redis_why);
 
 class SharedSemanticTest : public ::testing::TestWithParam<store::StoreKind> {};
 
