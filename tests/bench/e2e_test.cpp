@@ -21,34 +21,15 @@
 #include <thread>
 
 #include "test_assets.h"
+#include "test_ports.h"
 
 namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-bool can_connect(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(s);
-  return ok;
-}
+using tern::test::can_connect;
+using tern::test::free_port;
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p);
@@ -163,7 +144,9 @@ TEST_F(BenchE2E, TraceReplay) {
 }
 
 TEST_F(BenchE2E, ConnectionRefusedIsAnErrorKind) {
-  int port = free_port();
+  tern::test::RefusedPort refused;  // nothing listens there while the test runs
+  int port = refused.port();
+  ASSERT_GT(port, 0);
   fs::path out = dir_ / "refused.json";
   std::string cmd = std::string(TERN_BIN) + " bench -q --url http://127.0.0.1:" + std::to_string(port) +
                     " --requests 2 --json " + out.string() + " > /dev/null 2>&1";

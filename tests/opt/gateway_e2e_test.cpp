@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -27,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test_assets.h"
+#include "test_ports.h"
 
 namespace {
 
@@ -36,28 +38,8 @@ namespace net = boost::asio;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t n = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-bool can_connect(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(s);
-  return ok;
-}
+using tern::test::can_connect;
+using tern::test::free_port;
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p);
@@ -149,7 +131,8 @@ class GatewayE2E : public ::testing::Test {
     upstream_ = spawn({TERN_BIN, "serve", "-m", model_, "--alias", "up", "--port", std::to_string(up_port_),
                        "--threads", "1", "--log-requests", "false"},
                       dir_ / "upstream.log");
-    int dead_port = free_port();  // nothing listens there: the failing upstream
+    refused_ = std::make_unique<tern::test::RefusedPort>();  // the failing upstream
+    int dead_port = refused_->port();
     std::string up = "http://127.0.0.1:" + std::to_string(up_port_) + "/v1";
     std::ofstream cfg(dir_ / "gw.yaml");
     cfg << "http-threads: 2\nlog-requests: false\n"
@@ -182,6 +165,7 @@ class GatewayE2E : public ::testing::Test {
     for (auto& p : gw_) stop(p);
     stop(upstream_);
     stop(redis_);
+    refused_.reset();
     if (!dir_.empty()) fs::remove_all(dir_);
   }
   void SetUp() override {
@@ -199,6 +183,7 @@ class GatewayE2E : public ::testing::Test {
   static inline int redis_port_ = 0, up_port_ = 0;
   static inline int gw_port_[2] = {0, 0};
   static inline pid_t redis_ = -1, upstream_ = -1;
+  static inline std::unique_ptr<tern::test::RefusedPort> refused_;
   static inline pid_t gw_[2] = {-1, -1};
 };
 
@@ -255,7 +240,7 @@ TEST_F(GatewayE2E, BudgetExhaustionAnswers402) {
 }
 
 TEST_F(GatewayE2E, CascadeEscalatesWhenTheSmallModelFailsValidation) {
-  Reply r = post(gw_port_[1], "/v1/chat/completions", chat("auto", "Give me JSON"), "sk-alice");
+  Reply r = post(gw_port_[1], "/v1/chat/completions", chat("auto", "Give me JSON", {{"temperature", 0}}), "sk-alice");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.j()["model"], "big");
   EXPECT_NE(metrics(1).find("tern_gateway_escalations_total{route=\"auto\",reason=\"invalid_json\"} 1"),

@@ -25,6 +25,8 @@
 #include <string>
 #include <thread>
 
+#include "test_ports.h"
+
 namespace tern::test {
 
 class RedisServer {
@@ -38,7 +40,7 @@ class RedisServer {
       return nullptr;
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
-      const int port = free_port();
+      const int port = tern::test::free_port();
       if (port <= 0) continue;
       auto server = std::unique_ptr<RedisServer>(new RedisServer(bin, port));
       if (server->wait_ready()) return server;
@@ -87,22 +89,6 @@ class RedisServer {
       start = end + 1;
     }
     return "";
-  }
-
-  static int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-      port = ntohs(a.sin_port);
-    close(fd);
-    return port;
   }
 
   // Ready once it answers PING.
