@@ -519,6 +519,11 @@ void Flight::finish_ok() {
   done_ = true;
   json response = response_json();
   log_outcome();
+  // Settle and fill the cache before the last byte goes out, so a client
+  // that sends the same request (to any instance) after reading this
+  // answer gets the hit and sees the spend in /v1/usage.
+  settle(disconnected_ ? 499 : 200);
+  if (!disconnected_ && finish_reason_ != "error") fill_cache(response);
   if (!disconnected_) {
     if (stream_) {
       if (!streaming_) {  // an answer from a cascade stage: replay it as a stream
@@ -545,8 +550,6 @@ void Flight::finish_ok() {
       sink_->respond(200, dump(response), headers("miss"));
     }
   }
-  settle(disconnected_ ? 499 : 200);
-  if (!disconnected_ && finish_reason_ != "error") fill_cache(response);
 }
 
 void Flight::fill_cache(const json& response) {
@@ -575,6 +578,7 @@ void Flight::fill_cache(const json& response) {
 void Flight::finish_error(int status, const std::string& message, const std::string& type) {
   done_ = true;
   log_outcome();
+  settle(status);
   if (!disconnected_) {
     if (streaming_) {
       sink_->write(sse(error_json(message, type)));
@@ -584,7 +588,6 @@ void Flight::finish_error(int status, const std::string& message, const std::str
       reply_error(status, message, type);
     }
   }
-  settle(status);
 }
 
 void Flight::settle(int status) {
