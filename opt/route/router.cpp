@@ -247,6 +247,10 @@ Verdict judge(const EscalationPolicy& p, const std::string& text, const std::vec
   if (p.require_json || !p.schema.is_null()) {
     json v = json::parse(json_text_of(text), nullptr, false);
     if (v.is_discarded()) return {EscalationReason::kInvalidJson, "answer is not valid JSON"};
+    // `json: true` asks for structured output: a bare scalar ("Yes!", 42)
+    // parses as JSON but is not what a caller that wants JSON can use.
+    if (p.schema.is_null() && !v.is_object() && !v.is_array())
+      return {EscalationReason::kInvalidJson, "answer is a JSON scalar, not an object or array"};
     if (!p.schema.is_null()) {
       std::string e = validate_json_schema(p.schema, v);
       if (!e.empty()) return {EscalationReason::kSchema, e};

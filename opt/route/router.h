@@ -93,7 +93,7 @@ class Router {
 // When a cascade stage's answer is not accepted.
 struct EscalationPolicy {
   double min_mean_logprob = -INFINITY;  // mean chosen-token logprob below this escalates
-  bool require_json = false;            // the answer must parse as JSON
+  bool require_json = false;            // the answer must be a JSON object or array
   nlohmann::json schema;                // and validate against this (null: none)
   std::vector<std::shared_ptr<const Pattern>> refusals;  // any match escalates
   bool needs_logprobs() const { return std::isfinite(min_mean_logprob); }

@@ -116,6 +116,10 @@ TEST(Judge, AcceptsOrNamesTheReason) {
   j.require_json = true;
   EXPECT_EQ(judge(j, "{not json", {}).reason, EscalationReason::kInvalidJson);
   EXPECT_TRUE(judge(j, "```json\n{\"a\": 1}\n```", {}).accepted());
+  EXPECT_TRUE(judge(j, "[1, 2]", {}).accepted());
+  // A line of dialogue in quotes parses as a JSON string: not structured output.
+  EXPECT_EQ(judge(j, "\"Yes!\"", {}).reason, EscalationReason::kInvalidJson);
+  EXPECT_EQ(judge(j, "42", {}).reason, EscalationReason::kInvalidJson);
   j.schema = json::parse(R"({"type":"object","required":["name"],"properties":{"name":{"type":"string"}}})");
   EXPECT_EQ(judge(j, R"({"nom": "x"})", {}).reason, EscalationReason::kSchema);
   EXPECT_TRUE(judge(j, R"({"name": "x"})", {}).accepted());
