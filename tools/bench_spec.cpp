@@ -7,7 +7,7 @@
 //      acceptance and speedup over plain decoding;
 //   2. throughput: closed loop at each --spec-concurrency with speculation
 //      off and on (adaptive, the first drafter), 2 x C requests on the
-//      input-grounded prompt, output tok/s.
+//      input-grounded prompt, output tok/s; --spec-reps pairs, median ratio.
 // Each configuration gets a fresh engine.
 #include <algorithm>
 #include <chrono>
@@ -115,11 +115,14 @@ Result<double> throughput(Engine& e, const std::vector<TokenId>& prompt, int gen
   const int total = std::max(2 * c, 4);
   int submitted = 0, finished = 0;
   int64_t tokens = 0;
-  // Distinct prompts (a different opening token each) so the prefix cache
-  // does not turn the comparison into a cache benchmark.
+  // Distinct prompts (two different opening tokens each, never repeated in
+  // the process) so the prefix cache does not turn the comparison into a
+  // cache benchmark: a later run must not reuse an earlier run's prompts.
+  static int serial = 0;
   auto next = [&] {
     std::vector<TokenId> p = prompt;
-    p.insert(p.begin() + 1, static_cast<TokenId>(3 + submitted % 200));
+    const int id = serial++;
+    p.insert(p.begin() + 1, {static_cast<TokenId>(3 + id % 200), static_cast<TokenId>(3 + id / 200 % 200)});
     return p;
   };
   const auto t0 = Clock::now();
@@ -228,20 +231,42 @@ int run_spec_bench(EngineOptions opt, const SpecBenchArgs& a) {
   json tp = json::array();
   if (!methods.empty() && !a.concurrency.empty()) {
     const SpecMethod m = methods.front();
-    std::printf("\nthroughput, input-grounded prompts, 2 x C requests (min 4), %s adaptive vs off:\n", spec_method_name(m));
-    std::printf("| concurrency | off tok/s | %s tok/s | ratio | accepted/drafted |\n|---|---|---|---|---|\n", spec_method_name(m));
+    std::printf("\nthroughput, input-grounded prompts, 2 x C requests (min 4), %s adaptive vs off, %d paired reps:\n",
+                spec_method_name(m), a.reps);
+    std::printf("| concurrency | off tok/s (median) | %s tok/s (median) | ratio (median of pairs) | accepted/drafted |\n|---|---|---|---|---|\n", spec_method_name(m));
+    // A warm-up run first (page faults, calibration); then --spec-reps
+    // pairs, alternating which side goes first, and the median of per-pair
+    // ratios (load drifts hit both sides of a pair alike).
+    int64_t dw = 0, aw = 0;
+    if (auto w = throughput(*engine, grounded, a.gen_len, 2, m, &dw, &aw); !w.ok()) {
+      std::fprintf(stderr, "tern bench-engine: %s\n", w.status().message().c_str());
+      return 1;
+    }
     for (int c : a.concurrency) {
       int64_t d0 = 0, a0 = 0, d1 = 0, a1 = 0;
-      auto off = throughput(*engine, grounded, a.gen_len, c, SpecMethod::kOff, &d0, &a0);
-      auto on = throughput(*engine, grounded, a.gen_len, c, m, &d1, &a1);
-      if (!off.ok() || !on.ok()) {
-        std::fprintf(stderr, "tern bench-engine: %s\n", (!off.ok() ? off.status() : on.status()).message().c_str());
-        return 1;
+      std::vector<double> offs, ons, ratios;
+      for (int rep = 0; rep < a.reps; ++rep) {
+        Result<double> off = 0.0, on = 0.0;
+        if (rep % 2 == 0) {
+          off = throughput(*engine, grounded, a.gen_len, c, SpecMethod::kOff, &d0, &a0);
+          on = throughput(*engine, grounded, a.gen_len, c, m, &d1, &a1);
+        } else {
+          on = throughput(*engine, grounded, a.gen_len, c, m, &d1, &a1);
+          off = throughput(*engine, grounded, a.gen_len, c, SpecMethod::kOff, &d0, &a0);
+        }
+        if (!off.ok() || !on.ok()) {
+          std::fprintf(stderr, "tern bench-engine: %s\n", (!off.ok() ? off.status() : on.status()).message().c_str());
+          return 1;
+        }
+        offs.push_back(*off);
+        ons.push_back(*on);
+        ratios.push_back(*on / *off);
       }
-      std::printf("| %d | %.1f | %.1f | %.2fx | %lld/%lld |\n", c, *off, *on, *on / *off, static_cast<long long>(a1),
-                  static_cast<long long>(d1));
-      tp.push_back({{"concurrency", c}, {"drafter", spec_method_name(m)}, {"off_tok_s", *off}, {"on_tok_s", *on},
-                    {"ratio", *on / *off}, {"draft_tokens", d1}, {"accepted_tokens", a1}});
+      const double ratio = median(ratios);
+      std::printf("| %d | %.1f | %.1f | %.2fx | %lld/%lld |\n", c, median(offs), median(ons), ratio,
+                  static_cast<long long>(a1), static_cast<long long>(d1));
+      tp.push_back({{"concurrency", c}, {"drafter", spec_method_name(m)}, {"off_tok_s", offs}, {"on_tok_s", ons},
+                    {"ratios", ratios}, {"ratio_median", ratio}, {"draft_tokens", d1}, {"accepted_tokens", a1}});
     }
   }
   out["throughput"] = tp;

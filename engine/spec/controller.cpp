@@ -60,6 +60,21 @@ double StepCost::matmul_seconds(int32_t n) const {
   return std::max(ya * 0.5, ya + slope * (x - xa));
 }
 
+void OutcomeCheck::record(int64_t step, bool drafted, double seconds, int32_t tokens) {
+  if (tokens <= 0 || !(seconds > 0)) return;
+  double& ema = drafted ? spec_tpt_ : plain_tpt_;
+  const double tpt = seconds / tokens;
+  ema = ema == 0 ? tpt : 0.8 * ema + 0.2 * tpt;
+  if (!drafted || plain_tpt_ <= 0) return;
+  if (spec_tpt_ > plain_tpt_) {
+    veto_until_ = step + veto_len_;
+    veto_len_ = std::min(veto_len_ * 2, kMaxVeto);
+    spec_tpt_ = plain_tpt_;  // after the veto, drafting starts from a neutral estimate
+  } else if (spec_tpt_ < 0.9 * plain_tpt_) {
+    veto_len_ = kMinVeto;
+  }
+}
+
 double expected_tokens(double a, int32_t k) {
   double sum = 1, term = 1;
   for (int32_t j = 1; j <= k; ++j) sum += term *= a;

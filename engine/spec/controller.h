@@ -89,6 +89,30 @@ struct PlanConfig {
   double margin = 0.05;         // required relative gain over plain decoding (timing noise)
 };
 
+// The outcome check: wall time per produced token of whole decode-only
+// steps (drafting, forward, verification), with and without drafts. Every
+// `probe_every`-th step that would draft runs plain instead, as a probe; when
+// drafting steps cost more per token than plain ones, drafting is vetoed for
+// a while. The veto length doubles with each veto in a row (64, 128, ...
+// up to 4096 steps), so a workload where drafting never pays spends ever
+// fewer steps finding that out again; it falls back to 64 once drafting
+// steps are clearly cheaper (10%) than plain ones. This catches costs the
+// plan's model misses (per-step overheads that dominate tiny models, a
+// loaded machine). Plain code: tests script it.
+class OutcomeCheck {
+ public:
+  static constexpr int64_t kMinVeto = 64, kMaxVeto = 4096, kProbeEvery = 16;
+  // Whether step `step` (counted over steps that would draft) may draft.
+  bool may_draft(int64_t step) const { return step >= veto_until_ && step % kProbeEvery != 0; }
+  void record(int64_t step, bool drafted, double seconds, int32_t tokens);
+  int64_t veto_until() const { return veto_until_; }
+  int64_t veto_length() const { return veto_len_; }
+
+ private:
+  double plain_tpt_ = 0, spec_tpt_ = 0;  // EMA seconds per token
+  int64_t veto_until_ = 0, veto_len_ = kMinVeto;
+};
+
 // Draft length per sequence (same order as `seqs`). All zero when
 // speculation does not pay or the cost model knows nothing yet.
 std::vector<int32_t> plan_draft_lengths(std::span<const PlanInput> seqs, const StepCost& cost, const PlanConfig& cfg);

@@ -172,6 +172,13 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
   double base_attended = 0;
   std::vector<PlanInput> inputs;
   std::vector<SeqId> ids;
+  // A step that would draft (a registered sequence decodes) counts for the
+  // outcome check; vetoed and probe steps skip even the n-gram lookups.
+  bool candidate = false;
+  for (const Sequence* s : sched.running()) candidate = candidate || (s->is_decode() && seqs_.count(s->id()));
+  if (!candidate) return slots;
+  ++steps_;
+  const bool vetoed = opt_.adaptive && !outcome_.may_draft(steps_);
   for (const Sequence* s : sched.running()) {
     if (!s->is_decode()) {
       const int32_t n = s->num_uncomputed_tokens();
@@ -186,6 +193,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
     SeqState& st = it->second;
     st.draft = Draft{};
     st.slots = 0;
+    if (vetoed) continue;
     int32_t cap = st.max_k;
     if (s->stop().max_tokens > 0) cap = std::min(cap, s->stop().max_tokens - s->num_output_tokens() - 1);
     if (cap <= 0) continue;
@@ -204,12 +212,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
     inputs.push_back({st.acc.rate(), cap, st.drafter->runs_model(), s->num_tokens()});
     ids.push_back(s->id());
   }
-  if (inputs.empty()) return slots;
-  ++steps_;
-  if (opt_.adaptive && (steps_ < veto_until_ || steps_ % 16 == 0)) {
-    for (const SeqId id : ids) seqs_[id].draft = Draft{};
-    return slots;  // vetoed, or a plain probe step
-  }
+  if (inputs.empty()) return slots;  // vetoed, a plain probe step, or nothing to propose
   std::vector<int32_t> k(inputs.size());
   if (!opt_.adaptive) {
     for (size_t i = 0; i < inputs.size(); ++i) k[i] = inputs[i].max_draft;
@@ -331,14 +334,7 @@ VerifyResult Speculator::verify(SeqId seq, Sampler& sampler, std::span<const flo
 }
 
 void Speculator::record_step(bool drafted, double seconds, int32_t tokens) {
-  if (tokens <= 0 || !(seconds > 0)) return;
-  double& ema = drafted ? spec_tpt_ : plain_tpt_;
-  const double tpt = seconds / tokens;
-  ema = ema == 0 ? tpt : 0.8 * ema + 0.2 * tpt;
-  if (drafted && plain_tpt_ > 0 && spec_tpt_ > plain_tpt_) {
-    veto_until_ = steps_ + 64;
-    spec_tpt_ = plain_tpt_;  // after the veto, drafting starts from a neutral estimate
-  }
+  outcome_.record(steps_, drafted, seconds, tokens);
 }
 
 void Speculator::finish_seq(SeqId seq, int32_t num_final_tokens, int32_t drafted, int32_t accepted) {

@@ -66,12 +66,8 @@ class Speculator {
   // for the cost model; only decode-only steps are representative.
   void observe_step(int32_t n_tokens, double attended, double seconds) { cost_.observe(n_tokens, seconds, attended); }
 
-  // Outcome check (adaptive mode): wall time per produced token of whole
-  // decode-only steps (drafting, forward, verification), with and without
-  // drafts. Every 16th step that would draft runs plain instead, as a probe;
-  // when drafting steps cost more per token than plain ones, drafting is
-  // vetoed for the next 64 steps. This catches costs the plan's model misses
-  // (per-step overheads that dominate tiny models, a loaded machine).
+  // The outcome check (adaptive mode, OutcomeCheck): a decode-only step took
+  // `seconds` and produced `tokens`; `drafted` when it verified drafts.
   void record_step(bool drafted, double seconds, int32_t tokens);
 
   const SpecStats& stats() const { return stats_; }
@@ -101,8 +97,8 @@ class Speculator {
   StepCost cost_;
   double draft_step_s_[3] = {0, 0, 0};  // per DrafterKind: EMA seconds per batched draft position
   bool calibrated_ = false;
-  double plain_tpt_ = 0, spec_tpt_ = 0;  // EMA seconds per token of decode-only steps
-  int64_t steps_ = 0, veto_until_ = 0;
+  OutcomeCheck outcome_;
+  int64_t steps_ = 0;  // steps that would draft
   SpecStats stats_;
   std::vector<float> p_, scratch_;
   std::vector<TokenId> hist_;
