@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "backend/http_post.h"
 #include "backend/local_backend.h"
 #include "backend/remote_backend.h"
 #include "cache/engine_embedder.h"
@@ -80,7 +81,15 @@ Result<std::unique_ptr<Gateway>> make_gateway_with_backends(GatewayConfig config
       g.embed_engine = std::move(*e);
       g.embedder = std::make_shared<cache::EngineEmbedder>(*g.embed_engine);
     } else if (g.cfg.embedder == EmbedderKind::kRemote) {
-      return Unimplemented("cache.embedder kind remote is not available in tern serve yet; use lexical or local");
+      cache::RemoteEmbedderOptions ro;
+      ro.base_url = g.cfg.embedder_url;
+      ro.api_key = g.cfg.embedder_key;
+      ro.model = g.cfg.embedder_model;
+      auto url = parse_base_url(ro.base_url);
+      if (!url.ok()) return Status(url.status().code(), "cache.embedder: " + url.status().message());
+      g.embedder = std::make_shared<cache::RemoteEmbedder>(
+          std::move(ro), [](const std::string& u, const std::vector<std::pair<std::string, std::string>>& h,
+                            const std::string& body, int timeout_ms) { return http_post(u, h, body, timeout_ms); });
     } else {
       g.embedder = std::make_shared<cache::LexicalEmbedder>();
     }

@@ -282,4 +282,48 @@ TEST_F(GatewayE2E, ConcurrentRequestsNeverExceedTheBudget) {
   EXPECT_EQ(row["errors"].get<int>(), refused.load()) << row.dump();
 }
 
+// cache.embedder kind remote: a gateway whose semantic cache embeds through
+// the upstream's /v1/embeddings answers a reworded repeat from the cache; one
+// whose embedder cannot be reached still answers (a miss, never an error).
+TEST_F(GatewayE2E, SemanticCacheWithRemoteEmbedder) {
+  tern::test::RefusedPort dead;
+  const std::string up = "http://127.0.0.1:" + std::to_string(up_port_) + "/v1";
+  int port[2] = {0, 0};
+  pid_t pid[2] = {-1, -1};
+  for (int i = 0; i < 2; ++i) {
+    const std::string embed_url = i == 0 ? up : "http://127.0.0.1:" + std::to_string(dead.port()) + "/v1";
+    const fs::path cfg_path = dir_ / ("sem" + std::to_string(i) + ".yaml");
+    std::ofstream cfg(cfg_path);
+    cfg << "http-threads: 2\nlog-requests: false\n"
+        << "models:\n  small: {url: '" << up << "', model: up}\n"
+        << "routes:\n  ask: {use: small, cache: {semantic: true}}\n"  // semantic caching is per route
+        << "store: {kind: memory}\n"
+        << "cache:\n  semantic: {enabled: true, threshold: 0.95}\n"
+        << "  embedder: {kind: remote, url: '" << embed_url << "', model: up}\n";
+    cfg.close();
+    port[i] = free_port();
+    pid[i] = spawn({TERN_BIN, "serve", "--config", cfg_path.string(), "--port", std::to_string(port[i])},
+                   dir_ / ("sem" + std::to_string(i) + ".log"));
+  }
+  for (int i = 0; i < 200 && !(can_connect(port[0]) && can_connect(port[1])); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(can_connect(port[0])) << slurp(dir_ / "sem0.log");
+  ASSERT_TRUE(can_connect(port[1])) << slurp(dir_ / "sem1.log");
+  const json first = chat("ask", "Once upon a time there was a little red ball", {{"temperature", 0}});
+  const json again = chat("ask", "Once upon a time, there was a little red ball.", {{"temperature", 0}});
+  Reply a = post(port[0], "/v1/chat/completions", first);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.cache, "miss");
+  Reply b = post(port[0], "/v1/chat/completions", again);
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.cache, "semantic") << slurp(dir_ / "sem0.log");
+  EXPECT_EQ(b.j()["choices"][0]["message"]["content"], a.j()["choices"][0]["message"]["content"]);
+  for (int n = 0; n < 2; ++n) {  // unreachable embedder: both are misses that the model answers
+    Reply c = post(port[1], "/v1/chat/completions", n == 0 ? first : again);
+    ASSERT_EQ(c.status, 200) << c.body;
+    EXPECT_EQ(c.cache, "miss");
+  }
+  for (auto& p : pid) stop(p);
+}
+
 }  // namespace
