@@ -50,6 +50,8 @@ struct BackendEvent {
   std::string text;            // content (chat) or text (completions) since the last event
   json tool_calls;             // chat: delta.tool_calls as the upstream sent them, or null
   std::vector<float> logprobs; // chosen-token logprobs of this delta
+  json logprobs_json;          // this delta's choice.logprobs in the OpenAI shape of the request's
+                               // kind (chat or completions), when the client asked for logprobs; else null
   bool finished = false;
   std::string finish_reason;   // "stop", "length", "tool_calls", ... (finished only)
   TokenUsage usage;            // finished only

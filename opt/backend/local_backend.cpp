@@ -1,6 +1,9 @@
 #include "backend/local_backend.h"
 
+#include <algorithm>
 #include <atomic>
+
+#include "backend/openai_wire.h"
 
 namespace tern::opt {
 
@@ -42,6 +45,21 @@ bool read_number(const json& b, const char* key, T& out) {
   return true;
 }
 
+// Alternatives per token the client asked for with its logprobs; -1 when it
+// asked for no logprobs. Chat: "logprobs": true and "top_logprobs": n;
+// completions: "logprobs": n.
+int client_top_logprobs(ApiKind kind, const json& b) {
+  auto lp = b.find("logprobs");
+  if (lp == b.end() || lp->is_null()) return -1;
+  if (kind == ApiKind::kChat) {
+    if (!lp->is_boolean() || !lp->get<bool>()) return -1;
+    auto t = b.find("top_logprobs");
+    return t != b.end() && t->is_number_integer() ? std::clamp(t->get<int>(), 0, 20) : 0;
+  }
+  if (lp->is_number_integer()) return std::clamp(lp->get<int>(), 0, 20);
+  return lp->is_boolean() && lp->get<bool>() ? 0 : -1;
+}
+
 }  // namespace
 
 Result<GenerationRequest> LocalBackend::to_generation(const BackendRequest& r) const {
@@ -67,8 +85,8 @@ Result<GenerationRequest> LocalBackend::to_generation(const BackendRequest& r) c
       for (const auto& x : *it)
         if (x.is_string()) g.stop.stop_strings.push_back(x.get<std::string>());
   }
-  bool client_logprobs = b.contains("logprobs") && !b["logprobs"].is_null() && b["logprobs"] != false;
-  if (r.want_logprobs || client_logprobs) s.n_probs = 1;
+  const int top = client_top_logprobs(r.kind, b);
+  if (r.want_logprobs || top >= 0) s.n_probs = std::max(1, top);
 
   if (r.kind == ApiKind::kChat) {
     auto m = b.find("messages");
@@ -105,26 +123,52 @@ uint64_t LocalBackend::start(BackendRequest request, EventFn on_event) {
   };
   if (!g.ok()) return fail(g.status());
   bool stream = request.stream;
-  // Non-streamed requests collect the text here and send one event.
-  auto acc = std::make_shared<BackendEvent>();
-  auto r = engine_->submit(std::move(*g), [stream, acc, fn](const GenerationEvent& e) {
+  // Non-streamed requests collect the text (and the client's logprobs) here
+  // and send one event.
+  struct Acc {
+    BackendEvent ev;
+    TokenLogprobs lp;      // the client's logprobs, non-streamed
+    size_t text_bytes = 0; // completions' text_offset, streamed
+  };
+  auto acc = std::make_shared<Acc>();
+  const int top = client_top_logprobs(request.kind, request.body);
+  const ApiKind kind = request.kind;
+  Engine* engine = engine_;
+  // The client's logprobs of a run of tokens, in the OpenAI shape of its API.
+  auto shape = [kind, top, engine](const TokenLogprobs& lp, size_t offset0) -> json {
+    auto text = [engine](TokenId t) { return engine->token_text(t); };
+    return kind == ApiKind::kChat ? chat_logprobs_json(lp, top, text) : completion_logprobs_json(lp, top, text, offset0);
+  };
+  auto r = engine_->submit(std::move(*g), [stream, acc, fn, top, shape](const GenerationEvent& e) {
     BackendEvent ev;
     ev.text = e.text;
     for (const auto& l : e.logprobs) ev.logprobs.push_back(l.logprob);
+    if (top >= 0 && !e.tokens.empty()) {
+      if (stream) {
+        TokenLogprobs lp{e.tokens, ev.logprobs, e.top_logprobs};
+        ev.logprobs_json = shape(lp, acc->text_bytes);
+        acc->text_bytes += e.text.size();
+      } else {
+        acc->lp.tokens.insert(acc->lp.tokens.end(), e.tokens.begin(), e.tokens.end());
+        acc->lp.logprobs.insert(acc->lp.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
+        acc->lp.top.insert(acc->lp.top.end(), e.top_logprobs.begin(), e.top_logprobs.end());
+      }
+    }
     if (!e.finished) {
       if (!stream) {
-        acc->text += ev.text;
-        acc->logprobs.insert(acc->logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
+        acc->ev.text += ev.text;
+        acc->ev.logprobs.insert(acc->ev.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
       } else if (!ev.text.empty() || !ev.logprobs.empty()) {
         (*fn)(std::move(ev));
       }
       return;
     }
     if (!stream) {
-      acc->text += ev.text;
-      acc->logprobs.insert(acc->logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
-      ev.text = std::move(acc->text);
-      ev.logprobs = std::move(acc->logprobs);
+      acc->ev.text += ev.text;
+      acc->ev.logprobs.insert(acc->ev.logprobs.end(), ev.logprobs.begin(), ev.logprobs.end());
+      ev.text = std::move(acc->ev.text);
+      ev.logprobs = std::move(acc->ev.logprobs);
+      if (top >= 0) ev.logprobs_json = shape(acc->lp, 0);
     }
     ev.finished = true;
     ev.usage.prompt_tokens = e.usage.prompt_tokens;

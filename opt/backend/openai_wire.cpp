@@ -39,6 +39,65 @@ TokenUsage parse_usage(const json& u) {
 
 namespace {
 
+json bytes_json(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+}  // namespace
+
+json chat_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text) {
+  json content = json::array();
+  for (size_t i = 0; i < lp.tokens.size(); ++i) {
+    std::string t = text(lp.tokens[i]);
+    json top = json::array();
+    if (i < lp.top.size()) {
+      for (size_t k = 0; k < lp.top[i].size() && static_cast<int>(k) < top_n; ++k) {
+        std::string a = text(lp.top[i][k].token);
+        top.push_back({{"token", a}, {"logprob", lp.top[i][k].logprob}, {"bytes", bytes_json(a)}});
+      }
+    }
+    float l = i < lp.logprobs.size() ? lp.logprobs[i] : 0.0f;
+    content.push_back({{"token", t}, {"logprob", l}, {"bytes", bytes_json(t)}, {"top_logprobs", top}});
+  }
+  return {{"content", content}};
+}
+
+json completion_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text, size_t text_offset0) {
+  json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
+  size_t offset = text_offset0;
+  for (size_t i = 0; i < lp.tokens.size(); ++i) {
+    std::string t = text(lp.tokens[i]);
+    tokens.push_back(t);
+    token_lps.push_back(i < lp.logprobs.size() ? lp.logprobs[i] : 0.0f);
+    offsets.push_back(offset);
+    offset += t.size();
+    json top = json::object();
+    if (i < lp.top.size())
+      for (size_t k = 0; k < lp.top[i].size() && static_cast<int>(k) < top_n; ++k)
+        top[text(lp.top[i][k].token)] = lp.top[i][k].logprob;
+    tops.push_back(top_n > 0 ? top : json(nullptr));
+  }
+  return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+}
+
+void append_logprobs(json& into, const json& delta) {
+  if (!delta.is_object()) return;
+  if (!into.is_object()) {
+    into = delta;
+    return;
+  }
+  for (const auto& [k, v] : delta.items()) {
+    if (!v.is_array()) continue;
+    json& dst = into[k];
+    if (!dst.is_array()) dst = json::array();
+    for (const auto& x : v) dst.push_back(x);
+  }
+}
+
+namespace {
+
 void read_logprobs(ApiKind kind, const json& lp, std::vector<float>& out) {
   if (!lp.is_object()) return;
   if (kind == ApiKind::kChat) {
@@ -75,7 +134,10 @@ WireDelta parse_choice(ApiKind kind, const json& body, const char* message_field
     d.text = t->get<std::string>();
   }
   if (auto f = c.find("finish_reason"); f != c.end() && f->is_string()) d.finish_reason = f->get<std::string>();
-  if (auto lp = c.find("logprobs"); lp != c.end()) read_logprobs(kind, *lp, d.logprobs);
+  if (auto lp = c.find("logprobs"); lp != c.end()) {
+    read_logprobs(kind, *lp, d.logprobs);
+    if (lp->is_object()) d.logprobs_json = *lp;
+  }
   return d;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "tern/engine.h"
 
 namespace tern::opt {
 
@@ -25,11 +26,30 @@ class SseParser {
   bool has_data_ = false;
 };
 
+// Logprobs of a run of tokens. `top` per token (may be shorter than tokens
+// when alternatives were not requested); only the first top_n are kept.
+using TokenTextFn = std::function<std::string(TokenId)>;
+struct TokenLogprobs {
+  std::vector<TokenId> tokens;
+  std::vector<float> logprobs;
+  std::vector<std::vector<TokenLogprob>> top;
+};
+
+// chat: {"content":[{"token","logprob","bytes","top_logprobs":[...]}]}
+json chat_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text);
+// completions: {"tokens","token_logprobs","top_logprobs":[{tok:lp}],"text_offset"}
+json completion_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text, size_t text_offset0);
+// Appends one delta's logprobs object (either shape above, as an upstream
+// sent it) to `into` (null: becomes a copy). Chat: the content arrays are
+// concatenated; completions: each array field is.
+void append_logprobs(json& into, const json& delta);
+
 // What one response or chunk says about choice 0.
 struct WireDelta {
   std::string text;
   json tool_calls;              // null when absent
   std::vector<float> logprobs;  // chosen-token logprobs
+  json logprobs_json;           // choice.logprobs as sent (an object), or null
   std::string finish_reason;    // "" while not finished
   bool has_usage = false;
   TokenUsage usage;

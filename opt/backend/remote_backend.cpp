@@ -305,6 +305,7 @@ class Call : public CallBase, public std::enable_shared_from_this<Call<Stream>> 
       BackendEvent ev;
       ev.text = std::move(d.text);
       ev.logprobs = std::move(d.logprobs);
+      ev.logprobs_json = std::move(d.logprobs_json);
       ev.tool_calls = std::move(d.tool_calls);
       delivered_ = true;
       fn_(std::move(ev));
@@ -330,6 +331,7 @@ class Call : public CallBase, public std::enable_shared_from_this<Call<Stream>> 
       WireDelta d = parse_response(req_.kind, j);
       ev.text = std::move(d.text);
       ev.logprobs = std::move(d.logprobs);
+      ev.logprobs_json = std::move(d.logprobs_json);
       ev.tool_calls = std::move(d.tool_calls);
       ev.finish_reason = d.finish_reason.empty() ? "stop" : d.finish_reason;
       ev.usage = d.usage;

@@ -111,6 +111,8 @@ class Flight : public std::enable_shared_from_this<Flight> {
   std::string text_;
   json tool_calls_;
   std::vector<float> logprobs_;
+  bool client_logprobs_ = false;  // the client asked for logprobs: they pass through
+  json logprobs_json_;            // this stage's choice.logprobs so far (client_logprobs_)
   std::string finish_reason_;
   TokenUsage usage_;           // of the answering stage
   TokenUsage total_usage_;     // all stages
@@ -133,6 +135,8 @@ void Flight::run() {
   stream_ = body_.value("stream", false);
   if (auto so = body_.find("stream_options"); so != body_.end() && so->is_object())
     include_usage_ = so->value("include_usage", false);
+  if (auto lp = body_.find("logprobs"); lp != body_.end())  // chat: true; completions: a count
+    client_logprobs_ = (lp->is_boolean() && lp->get<bool>()) || lp->is_number_integer();
   if (auto n = body_.find("n"); n != body_.end() && !n->is_null() && (!n->is_number_integer() || n->get<int>() != 1))
     return reply_error(400, "the gateway serves n = 1 only", "invalid_request_error");
   if (req_.kind == ApiKind::kChat && (!body_.contains("messages") || !body_["messages"].is_array()))
@@ -358,6 +362,7 @@ void Flight::run_stage() {
   text_.clear();
   tool_calls_ = nullptr;
   logprobs_.clear();
+  logprobs_json_ = nullptr;
   finish_reason_.clear();
   BackendRequest br;
   br.kind = req_.kind;
@@ -377,6 +382,7 @@ void Flight::on_event(BackendEvent ev) {
   if (!ev.finished) {
     text_ += ev.text;
     logprobs_.insert(logprobs_.end(), ev.logprobs.begin(), ev.logprobs.end());
+    if (client_logprobs_) append_logprobs(logprobs_json_, ev.logprobs_json);
     if (!ev.tool_calls.is_null()) {
       if (tool_calls_.is_null()) tool_calls_ = json::array();
       for (const auto& c : ev.tool_calls) tool_calls_.push_back(c);
@@ -425,6 +431,7 @@ void Flight::on_stage_done(BackendEvent ev) {
   // Completed: the final event may carry the whole (non-streamed) answer.
   text_ += ev.text;
   logprobs_.insert(logprobs_.end(), ev.logprobs.begin(), ev.logprobs.end());
+  if (client_logprobs_) append_logprobs(logprobs_json_, ev.logprobs_json);
   if (!ev.tool_calls.is_null()) {
     if (tool_calls_.is_null()) tool_calls_ = json::array();
     for (const auto& tc : ev.tool_calls) tool_calls_.push_back(tc);
@@ -486,6 +493,7 @@ void Flight::stream_delta(const BackendEvent& ev) {
   if (ev.text.empty() && ev.tool_calls.is_null()) return;
   json c = chunk_base();
   json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+  if (client_logprobs_ && !ev.logprobs_json.is_null()) choice["logprobs"] = ev.logprobs_json;
   if (req_.kind == ApiKind::kChat) {
     json delta = json::object();
     if (!ev.text.empty()) delta["content"] = ev.text;
@@ -500,6 +508,7 @@ void Flight::stream_delta(const BackendEvent& ev) {
 
 json Flight::response_json() const {
   json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_}};
+  if (client_logprobs_ && !logprobs_json_.is_null()) choice["logprobs"] = logprobs_json_;
   json r = {{"id", id_}, {"created", created_}, {"model", model_}};
   if (req_.kind == ApiKind::kChat) {
     json msg = {{"role", "assistant"}, {"content", text_}};
@@ -530,6 +539,7 @@ void Flight::finish_ok() {
         BackendEvent whole;
         whole.text = text_;
         whole.tool_calls = tool_calls_;
+        whole.logprobs_json = logprobs_json_;
         stream_delta(whole);
       }
       json c = chunk_base();

@@ -27,51 +27,6 @@ json usage_json(const Usage& u) {
           {"prompt_tokens_details", {{"cached_tokens", u.cached_tokens}}}};
 }
 
-namespace {
-
-json bytes_json(const std::string& s) {
-  json b = json::array();
-  for (unsigned char c : s) b.push_back(static_cast<int>(c));
-  return b;
-}
-
-}  // namespace
-
-json chat_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text) {
-  json content = json::array();
-  for (size_t i = 0; i < lp.tokens.size(); ++i) {
-    std::string t = text(lp.tokens[i]);
-    json top = json::array();
-    if (i < lp.top.size()) {
-      for (size_t k = 0; k < lp.top[i].size() && static_cast<int>(k) < top_n; ++k) {
-        std::string a = text(lp.top[i][k].token);
-        top.push_back({{"token", a}, {"logprob", lp.top[i][k].logprob}, {"bytes", bytes_json(a)}});
-      }
-    }
-    float l = i < lp.logprobs.size() ? lp.logprobs[i] : 0.0f;
-    content.push_back({{"token", t}, {"logprob", l}, {"bytes", bytes_json(t)}, {"top_logprobs", top}});
-  }
-  return {{"content", content}};
-}
-
-json completion_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text, size_t text_offset0) {
-  json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
-  size_t offset = text_offset0;
-  for (size_t i = 0; i < lp.tokens.size(); ++i) {
-    std::string t = text(lp.tokens[i]);
-    tokens.push_back(t);
-    token_lps.push_back(i < lp.logprobs.size() ? lp.logprobs[i] : 0.0f);
-    offsets.push_back(offset);
-    offset += t.size();
-    json top = json::object();
-    if (i < lp.top.size())
-      for (size_t k = 0; k < lp.top[i].size() && static_cast<int>(k) < top_n; ++k)
-        top[text(lp.top[i][k].token)] = lp.top[i][k].logprob;
-    tops.push_back(top_n > 0 ? top : json(nullptr));
-  }
-  return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
-}
-
 json chat_completion_json(const ResponseMeta& m, const std::vector<ChoiceResult>& choices, const Usage& usage) {
   json cs = json::array();
   for (const auto& c : choices) {

@@ -12,12 +12,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/openai_wire.h"
 #include "tern/engine.h"
 
 namespace tern::server {
 
 using json = nlohmann::json;
-using TokenTextFn = std::function<std::string(TokenId)>;
+using opt::TokenTextFn;
 
 // "data: <json>\n\n" and the stream's terminator.
 std::string sse_data(const json& j);
@@ -37,18 +38,11 @@ struct ResponseMeta {
   int64_t created = 0;  // unix seconds
 };
 
-// Logprobs of a run of tokens. `top` per token (may be shorter than tokens
-// when alternatives were not requested); only the first top_n are kept.
-struct TokenLogprobs {
-  std::vector<TokenId> tokens;
-  std::vector<float> logprobs;
-  std::vector<std::vector<TokenLogprob>> top;
-};
-
-// chat: {"content":[{"token","logprob","bytes","top_logprobs":[...]}]}
-json chat_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text);
-// completions: {"tokens","token_logprobs","top_logprobs":[{tok:lp}],"text_offset"}
-json completion_logprobs_json(const TokenLogprobs& lp, int top_n, const TokenTextFn& text, size_t text_offset0);
+// Logprobs shapes (TokenLogprobs, chat_logprobs_json, completion_logprobs_json)
+// live in opt/backend/openai_wire.h, shared with the gateway's backends.
+using opt::TokenLogprobs;
+using opt::chat_logprobs_json;
+using opt::completion_logprobs_json;
 
 struct ChoiceResult {
   int index = 0;

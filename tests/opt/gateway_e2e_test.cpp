@@ -326,4 +326,38 @@ TEST_F(GatewayE2E, SemanticCacheWithRemoteEmbedder) {
   for (auto& p : pid) stop(p);
 }
 
+// Logprobs the client asks for pass through the gateway unchanged: the same
+// greedy request answered directly by the upstream and through a gateway
+// carries the same logprobs, streamed (deltas concatenated) and not.
+TEST_F(GatewayE2E, ClientLogprobsPassThrough) {
+  json body = chat("small", "Lily and Ben went to the park", {{"temperature", 0}, {"logprobs", true}, {"top_logprobs", 2}});
+  json direct_body = body;
+  direct_body["model"] = "up";
+  Reply direct = post(up_port_, "/v1/chat/completions", direct_body);
+  ASSERT_EQ(direct.status, 200) << direct.body;
+  const json want = direct.j()["choices"][0]["logprobs"];
+  ASSERT_EQ(want["content"].size(), 6u) << direct.body;
+  Reply gw = post(gw_port_[0], "/v1/chat/completions", body, "sk-alice");
+  ASSERT_EQ(gw.status, 200) << gw.body;
+  EXPECT_EQ(gw.j()["choices"][0]["logprobs"], want);
+  json streamed = body;
+  streamed["stream"] = true;
+  streamed["seed"] = 7;  // another cache key than the request above
+  Reply s = post(gw_port_[1], "/v1/chat/completions", streamed, "sk-alice");
+  ASSERT_EQ(s.status, 200) << s.body;
+  json content = json::array();
+  std::istringstream lines(s.body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("data: {", 0) != 0) continue;
+    json c = json::parse(line.substr(6));
+    if (c["choices"].empty() || c["choices"][0]["logprobs"].is_null()) continue;
+    for (const auto& t : c["choices"][0]["logprobs"]["content"]) content.push_back(t);
+  }
+  EXPECT_EQ(content, want["content"]) << s.body;
+  // Not asked for: none.
+  Reply plain = post(gw_port_[0], "/v1/chat/completions", chat("small", "Lily and Ben went to the park"), "sk-alice");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_TRUE(plain.j()["choices"][0]["logprobs"].is_null());
+}
+
 }  // namespace

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "backend/local_backend.h"
+#include "backend/openai_wire.h"
 #include "test_assets.h"
 
 namespace tern::opt {
@@ -67,6 +68,55 @@ TEST_F(LocalBackendTest, NonStreamedAnswerWithUsageAndLogprobs) {
   EXPECT_GT(ev[0].usage.prompt_tokens, 3);
   ASSERT_EQ(ev[0].logprobs.size(), 8u);
   for (float l : ev[0].logprobs) EXPECT_LE(l, 0.0f);
+}
+
+// Logprobs the client asked for come back in the OpenAI shape of its API:
+// streamed deltas append to exactly the non-streamed object; a request that
+// asked for none gets none (cascade logprobs stay internal).
+TEST_F(LocalBackendTest, ClientLogprobsInTheOpenAIShape) {
+  BackendRequest whole_r = chat(false, 6);
+  whole_r.body["logprobs"] = true;
+  whole_r.body["top_logprobs"] = 2;
+  auto whole = run(whole_r);
+  ASSERT_EQ(whole.size(), 1u);
+  const json& lp = whole[0].logprobs_json;
+  ASSERT_TRUE(lp.is_object()) << lp.dump();
+  ASSERT_EQ(lp["content"].size(), 6u) << lp.dump();
+  std::string joined;
+  for (const auto& t : lp["content"]) {
+    EXPECT_LE(t["logprob"].get<float>(), 0.0f);
+    EXPECT_EQ(t["top_logprobs"].size(), 2u);
+    EXPECT_GE(t["logprob"].get<float>(), t["top_logprobs"][1]["logprob"].get<float>());  // greedy: the best
+    joined += t["token"].get<std::string>();
+  }
+  EXPECT_EQ(joined, whole[0].text);
+  BackendRequest stream_r = whole_r;
+  stream_r.stream = true;
+  json appended;
+  for (const auto& e : run(stream_r)) append_logprobs(appended, e.logprobs_json);
+  EXPECT_EQ(appended, lp);
+
+  BackendRequest completion;
+  completion.kind = ApiKind::kCompletion;
+  completion.body = {{"prompt", "Once upon a time"}, {"temperature", 0}, {"max_tokens", 5}, {"logprobs", 1}};
+  auto c = run(completion);
+  ASSERT_EQ(c.size(), 1u);
+  const json& cl = c[0].logprobs_json;
+  ASSERT_EQ(cl["tokens"].size(), 5u) << cl.dump();
+  ASSERT_EQ(cl["text_offset"].size(), 5u);
+  EXPECT_EQ(cl["text_offset"][0], 0);
+  EXPECT_EQ(cl["text_offset"][1].get<size_t>(), cl["tokens"][0].get<std::string>().size());
+  EXPECT_EQ(cl["top_logprobs"][0].size(), 1u);
+  completion.stream = true;
+  json capp;
+  for (const auto& e : run(completion)) append_logprobs(capp, e.logprobs_json);
+  EXPECT_EQ(capp, cl);
+
+  BackendRequest none = chat(false, 4);
+  none.want_logprobs = true;  // the cascade's own: not the client's
+  auto n = run(none);
+  EXPECT_TRUE(n[0].logprobs_json.is_null());
+  EXPECT_EQ(n[0].logprobs.size(), 4u);
 }
 
 TEST_F(LocalBackendTest, StreamedDeltasConcatenateToTheSameText) {
