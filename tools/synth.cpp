@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "gguf/gguf.h"
+#include "synth_copier.h"
 #include "synth_quant.h"
 
 namespace tern::cli {
@@ -60,6 +61,7 @@ struct SynthArgs {
   std::string out;
   uint64_t seed = 42;
   int threads = 0;
+  bool copier = false;
 };
 
 std::string default_vocab() {
@@ -115,6 +117,9 @@ int synth_main(int argc, char** argv) {
   app.add_option("-o,--output", a.out, "output GGUF")->required();
   app.add_option("--seed", a.seed, "random seed")->capture_default_str();
   app.add_option("-t,--threads", a.threads, "threads (0: all cores)")->capture_default_str();
+  app.add_flag("--copier", a.copier,
+               "weights that copy their input (an induction circuit in blocks 0-1, the rest near zero): "
+               "a target that prompt lookup and draft models can predict, for speculative-decoding benchmarks");
   CLI11_PARSE(app, argc, argv);
 
   const auto ft = parse_file_type(a.type);
@@ -135,10 +140,15 @@ int synth_main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   const bool qwen2 = a.arch == "qwen2";
   const int head_dim = a.dim / a.heads, q_dim = a.dim, kv_dim = a.kv_heads * head_dim;
+  if (a.copier && (qwen2 || a.kv_heads != a.heads)) {
+    std::fprintf(stderr, "tern synth: --copier needs --arch llama and --kv-heads equal to --heads\n");
+    return 2;
+  }
   GgufWriter w;
   w.set_string("general.architecture", a.arch);
   // No type in the name: `tern quantize` copies it into files of other types.
-  w.set_string("general.name", "tern-synth " + a.arch + " d" + std::to_string(a.dim) + " L" + std::to_string(a.layers));
+  w.set_string("general.name", std::string(a.copier ? "tern-synth-copier " : "tern-synth ") + a.arch + " d" +
+                                  std::to_string(a.dim) + " L" + std::to_string(a.layers));
   w.set_u32("general.file_type", llama_ftype(*ft));
   w.set_u32("general.quantization_version", 2);
   w.set_u32("general.alignment", 32);
@@ -149,9 +159,9 @@ int synth_main(int argc, char** argv) {
   w.set_u32(p + "block_count", static_cast<uint32_t>(a.layers));
   w.set_u32(p + "attention.head_count", static_cast<uint32_t>(a.heads));
   w.set_u32(p + "attention.head_count_kv", static_cast<uint32_t>(a.kv_heads));
-  w.set_f32(p + "rope.freq_base", qwen2 ? 1000000.0f : 10000.0f);
+  w.set_f32(p + "rope.freq_base", a.copier ? Copier::kRopeBase : qwen2 ? 1000000.0f : 10000.0f);
   w.set_f32(p + "attention.layer_norm_rms_epsilon", qwen2 ? 1e-6f : 1e-5f);
-  w.set_u32(p + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.set_u32(p + "rope.dimension_count", static_cast<uint32_t>(a.copier ? Copier::kRotaryDims : head_dim));
 
   int64_t n_vocab = a.vocab;
   std::unique_ptr<GgufFile> vocab_file;
@@ -175,6 +185,17 @@ int synth_main(int argc, char** argv) {
       if (k.rfind("tokenizer.", 0) == 0) w.copy_kv(k, v);
   }
   w.set_u32(p + "vocab_size", static_cast<uint32_t>(n_vocab));
+  std::optional<Copier> copier;
+  if (a.copier) {
+    auto c = Copier::create({a.dim, a.heads, head_dim, a.layers, a.ffn, a.ctx, n_vocab, a.seed});
+    if (!c.ok()) {
+      std::fprintf(stderr, "tern synth: %s\n", c.status().message().c_str());
+      return 2;
+    }
+    copier = std::move(*c);
+    std::fprintf(stderr, "tern synth: copier circuit, previous-token lead %.3f of the peak score over %d positions\n",
+                 copier->margin(), a.ctx);
+  }
 
   ThreadPool pool(a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   uint64_t total_bytes = 0;
@@ -183,11 +204,19 @@ int synth_main(int argc, char** argv) {
   auto add = [&](const std::string& name, std::vector<int64_t> ne, float stddev, float fill = 0.0f) {
     const int64_t ne0 = ne[0], rows = ne.size() > 1 ? ne[1] : 1;
     f32.resize(static_cast<size_t>(ne0 * rows));
+    std::optional<std::vector<float>> set;
+    if (copier) {
+      set = copier->tensor(name, ne0, rows);
+      if (set) stddev = 0;
+      else stddev *= Copier::kNoiseScale;
+    }
     const uint64_t base = a.seed ^ hash_name(name);
     pool.parallel_for(rows, 1, [&](int64_t begin, int64_t end, int) {
       for (int64_t r = begin; r < end; ++r) {
         float* row = f32.data() + r * ne0;
-        if (stddev > 0) {
+        if (set) {
+          std::copy(set->begin() + r * ne0, set->begin() + (r + 1) * ne0, row);
+        } else if (stddev > 0) {
           uint64_t s = base + static_cast<uint64_t>(r) * 0x9E3779B97F4A7C15ull;
           fill_normal(row, ne0, stddev, splitmix64(s));
         } else {

@@ -66,10 +66,12 @@ void OutcomeCheck::record(int64_t step, bool drafted, double seconds, int32_t to
   const double tpt = seconds / tokens;
   ema = ema == 0 ? tpt : 0.8 * ema + 0.2 * tpt;
   if (!drafted || plain_tpt_ <= 0) return;
-  if (spec_tpt_ > plain_tpt_) {
+  if (++spec_steps_ < kMinEvidence) return;  // one slow step is noise, not evidence
+  if (spec_tpt_ > plain_tpt_ * (1 + kTolerance)) {
     veto_until_ = step + veto_len_;
     veto_len_ = std::min(veto_len_ * 2, kMaxVeto);
-    spec_tpt_ = plain_tpt_;  // after the veto, drafting starts from a neutral estimate
+    spec_tpt_ = 0;  // after the veto, drafting is measured afresh
+    spec_steps_ = 0;
   } else if (spec_tpt_ < 0.9 * plain_tpt_) {
     veto_len_ = kMinVeto;
   }

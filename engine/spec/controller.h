@@ -42,6 +42,7 @@ class Acceptance {
   // A step without drafts: the evidence fades a little towards the prior.
   void idle() { kept_ *= 0.97; rejected_ *= 0.97; }
   double rate() const { return (kept_ + prior_ * prior_weight_) / (kept_ + rejected_ + prior_weight_); }
+  double evidence() const { return kept_ + rejected_; }  // decayed observations behind rate()
 
  private:
   double prior_, prior_weight_, decay_;
@@ -92,16 +93,19 @@ struct PlanConfig {
 // The outcome check: wall time per produced token of whole decode-only
 // steps (drafting, forward, verification), with and without drafts. Every
 // `probe_every`-th step that would draft runs plain instead, as a probe; when
-// drafting steps cost more per token than plain ones, drafting is vetoed for
-// a while. The veto length doubles with each veto in a row (64, 128, ...
-// up to 4096 steps), so a workload where drafting never pays spends ever
-// fewer steps finding that out again; it falls back to 64 once drafting
-// steps are clearly cheaper (10%) than plain ones. This catches costs the
+// drafting steps cost more per token than plain ones (by more than 5%, over
+// at least 4 drafting steps since the last veto: one slow step is noise),
+// drafting is vetoed for a while. The veto length doubles with each veto in
+// a row (64, 128, ... up to 4096 steps), so a workload where drafting never
+// pays spends ever fewer steps finding that out again; it falls back to 64
+// once drafting steps are clearly cheaper (10%) than plain ones. This catches
+// costs the
 // plan's model misses (per-step overheads that dominate tiny models, a
 // loaded machine). Plain code: tests script it.
 class OutcomeCheck {
  public:
-  static constexpr int64_t kMinVeto = 64, kMaxVeto = 4096, kProbeEvery = 16;
+  static constexpr int64_t kMinVeto = 64, kMaxVeto = 4096, kProbeEvery = 16, kMinEvidence = 4;
+  static constexpr double kTolerance = 0.05;
   // Whether step `step` (counted over steps that would draft) may draft.
   bool may_draft(int64_t step) const { return step >= veto_until_ && step % kProbeEvery != 0; }
   void record(int64_t step, bool drafted, double seconds, int32_t tokens);
@@ -110,6 +114,7 @@ class OutcomeCheck {
 
  private:
   double plain_tpt_ = 0, spec_tpt_ = 0;  // EMA seconds per token
+  int64_t spec_steps_ = 0;                // drafting steps measured since the last veto
   int64_t veto_until_ = 0, veto_len_ = kMinVeto;
 };
 

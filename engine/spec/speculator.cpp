@@ -99,6 +99,10 @@ void Speculator::add(SeqId seq, const SpeculativeParams& p, const SamplingParams
   st.drafter = d;
   st.max_k = p.max_draft_tokens > 0 ? std::min(p.max_draft_tokens, opt_.max_draft_tokens) : opt_.max_draft_tokens;
   st.greedy = sampling.temperature <= 0.0f;
+  // A new sequence starts from its drafter's recent acceptance (over the
+  // sequences before it), not from a fixed prior: short requests would
+  // otherwise spend their few steps re-learning what the last ones showed.
+  st.acc = Acceptance(drafter_acc_[static_cast<int>(d->kind())].rate());
   if (!st.greedy && d->runs_model()) {
     SamplingParams q = sampling;
     if (q.seed != 0xFFFFFFFFFFFFFFFFull) q.seed ^= 0x5DEECE66Dull;  // its own stream, reproducible per seed
@@ -116,6 +120,12 @@ void Speculator::remove(SeqId seq) {
 
 void Speculator::calibrate() {
   calibrated_ = true;
+  const auto t_start = Clock::now();
+  struct Exclude {  // however calibration returns, the step's outcome check must not count it
+    Speculator* s;
+    Clock::time_point t;
+    ~Exclude() { s->excluded_s_ += seconds_since(t); }
+  } exclude{this, t_start};
   const ModelConfig& c = target_->config();
   // Passes over n = 1..16 tokens at positions 0.. give M(n); 16 tokens at
   // positions 240..255 (after a prefill that writes the K/V they read) give
@@ -232,6 +242,12 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     SeqState& st = seqs_[ids[i]];
+    // Exploration: a drafter with (almost) no evidence yet gets a short
+    // draft every 8th step, so that a pessimistic prior cannot keep it from
+    // ever being measured (the outcome check still guards the cost).
+    if (opt_.adaptive && k[i] == 0 && steps_ % 8 == 1 &&
+        drafter_acc_[static_cast<int>(st.drafter->kind())].evidence() < 4)
+      k[i] = std::min(2, inputs[i].max_draft);
     if (k[i] > 0) {
       slots.push_back({ids[i], k[i]});
     } else {
@@ -334,6 +350,8 @@ VerifyResult Speculator::verify(SeqId seq, Sampler& sampler, std::span<const flo
 }
 
 void Speculator::record_step(bool drafted, double seconds, int32_t tokens) {
+  seconds -= excluded_s_;  // the one-off calibration ran inside this step
+  excluded_s_ = 0;
   outcome_.record(steps_, drafted, seconds, tokens);
 }
 
@@ -344,6 +362,7 @@ void Speculator::finish_seq(SeqId seq, int32_t num_final_tokens, int32_t drafted
   st.drafter->rollback(seq, num_final_tokens);
   if (drafted <= 0) return;
   st.acc.update(drafted, accepted);
+  drafter_acc_[static_cast<int>(st.drafter->kind())].update(drafted, accepted);
   st.drafter->feedback(drafted, accepted);
   ++stats_.drafts;
   stats_.draft_tokens += drafted;

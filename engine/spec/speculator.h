@@ -98,6 +98,8 @@ class Speculator {
   double draft_step_s_[3] = {0, 0, 0};  // per DrafterKind: EMA seconds per batched draft position
   bool calibrated_ = false;
   OutcomeCheck outcome_;
+  Acceptance drafter_acc_[3] = {Acceptance(0.6), Acceptance(0.6), Acceptance(0.6)};  // per DrafterKind, all sequences
+  double excluded_s_ = 0;  // time inside the current step not to count (calibration)
   int64_t steps_ = 0;  // steps that would draft
   SpecStats stats_;
   std::vector<float> p_, scratch_;
