@@ -257,6 +257,7 @@ void Engine::Impl::step() {
   std::vector<std::span<const int32_t>> tables;
   std::vector<std::span<const TokenId>> drafts(batch.seqs.size());
   bool prefill = false;
+  int32_t prefill_tokens = 0;  // prompt tokens computed this step
   double attended = 0;  // positions the batch's tokens attend to (the cost model's attention term)
   tokens.reserve(static_cast<size_t>(batch.num_tokens));
   for (size_t i = 0; i < batch.seqs.size() && st.ok(); ++i) {
@@ -266,6 +267,7 @@ void Engine::Impl::step() {
     if (e.num_draft > 0) drafts[i] = spec_->drafts(e.seq_id);
     const int32_t n = e.num_draft > 0 ? 1 + static_cast<int32_t>(drafts[i].size()) : e.num_tokens;
     prefill |= e.num_draft == 0 && e.num_tokens > 1;
+    if (e.num_draft == 0 && e.num_tokens > 1) prefill_tokens += e.num_tokens;
     for (int32_t p = e.start; p < e.start + n; ++p) {
       const int32_t j = p - e.start;
       tokens.push_back(j == 0 || e.num_draft == 0 ? all[static_cast<size_t>(p)] : drafts[i][static_cast<size_t>(j - 1)]);
@@ -329,7 +331,10 @@ void Engine::Impl::step() {
   }
 
   const std::vector<SeqOutput> outs = sched_->postprocess(batch, produced);
-  if (!prefill) spec_->record_step(!slots.empty(), ms_since(t_begin) / 1000.0, static_cast<int32_t>(outs.size()));
+  // The outcome check sees every step, prompt chunks included (counted as
+  // work done): under a steady stream of arrivals nearly every step carries
+  // some prefill, and drafting must pay there too.
+  spec_->record_step(!slots.empty(), ms_since(t_begin) / 1000.0, static_cast<int32_t>(outs.size()) + prefill_tokens);
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
     const ScheduledSeq& e = batch.seqs[i];
     if (e.num_draft == 0 || !active_.count(e.seq_id)) continue;

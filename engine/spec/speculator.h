@@ -66,8 +66,9 @@ class Speculator {
   // for the cost model; only decode-only steps are representative.
   void observe_step(int32_t n_tokens, double attended, double seconds) { cost_.observe(n_tokens, seconds, attended); }
 
-  // The outcome check (adaptive mode, OutcomeCheck): a decode-only step took
-  // `seconds` and produced `tokens`; `drafted` when it verified drafts.
+  // The outcome check (adaptive mode, OutcomeCheck): a step took `seconds`
+  // for `tokens` (tokens produced plus prompt tokens computed); `drafted`
+  // when it verified drafts.
   void record_step(bool drafted, double seconds, int32_t tokens);
 
   const SpecStats& stats() const { return stats_; }

@@ -3,6 +3,7 @@
 // loaded with the engine library.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -138,6 +139,49 @@ TEST_F(ToolsTest, SynthCopiesTheTokenizerVerbatim) {
   // Q8_0 rows of 64 elements; output.weight stays Q8_0 (rows not a multiple of 256).
   EXPECT_EQ(tensor_type(**model, "output.weight"), GgmlType::Q8_0);
   EXPECT_FALSE((*model)->tokenizer().encode("Hello world", true, false).empty());
+}
+
+// synth --copier: greedy decoding continues a token sequence the prompt has
+// already shown (the induction circuit), at any position in the context;
+// a plain synth model of the same shape does not.
+TEST_F(ToolsTest, SynthCopierContinuesRepeatedText) {
+  const std::string shape = "--dim 384 --heads 6 --layers 3 --ffn 128 --vocab 2048 --ctx 512 --type Q8_0";
+  const std::string copier = path("copier.gguf"), plain = path("plain.gguf");
+  ASSERT_EQ(tern("synth --copier " + shape + " -o " + copier).exit_code, 0);
+  ASSERT_EQ(tern("synth " + shape + " -o " + plain).exit_code, 0);
+  EXPECT_NE(tern("synth --copier --dim 256 --heads 4 --layers 2 -o " + path("small.gguf"), "/dev/null").exit_code, 0);
+  // 120 distinct random tokens, then the first 10 again: the next 60 tokens
+  // should be tokens 10..69.
+  std::vector<TokenId> text;
+  std::set<TokenId> seen;
+  for (uint64_t x = 12345; text.size() < 120;) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const TokenId t = static_cast<TokenId>(259 + (x >> 33) % (2048 - 259));
+    if (seen.insert(t).second) text.push_back(t);
+  }
+  auto copied = [&](const std::string& file) {
+    auto m = Model::load(file);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    if (!m.ok()) return -1;
+    ThreadPool pool(2);
+    KvPool kv((*m)->config().n_layers, (*m)->config().kv_dim(), 16, 16, KvType::kF16);
+    ModelRunner runner(**m, kv, pool);
+    test::ContiguousSequence seq(kv);
+    std::vector<TokenId> prompt = {1};
+    prompt.insert(prompt.end(), text.begin(), text.end());
+    prompt.insert(prompt.end(), text.begin(), text.begin() + 10);
+    std::vector<float> logits = test::run_tokens(runner, seq, prompt, 0, false);
+    int32_t pos = static_cast<int32_t>(prompt.size());
+    int match = 0;
+    for (int i = 0; i < 60; ++i) {
+      const TokenId next = static_cast<TokenId>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      match += next == text[static_cast<size_t>(10 + i)];
+      logits = test::run_tokens(runner, seq, {next}, pos++, false);
+    }
+    return match;
+  };
+  EXPECT_EQ(copied(copier), 60);
+  EXPECT_LT(copied(plain), 5);
 }
 
 TEST_F(ToolsTest, QuantizeF32ToQ8_0MatchesSynthAndStaysCloseToF32) {
