@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "toon/toon.h"
+
 namespace tern::compress {
 
 const char* span_kind_name(SpanKind kind) {
@@ -88,25 +90,11 @@ void find_code(std::string_view t, std::vector<Span>& out) {
 // counts the bytes scanned; callers stop when it runs out, which keeps
 // adversarial input (thousands of unclosed brackets) linear.
 size_t match_bracket(std::string_view t, size_t i, size_t& work) {
-  std::vector<char> stack;
-  bool in_string = false;
   const size_t limit = std::min({t.size(), i + kMaxJson, i + work});
-  for (size_t k = i; k < limit; ++k, --work) {
-    const char c = t[k];
-    if (in_string) {
-      if (c == '\\') ++k;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') stack.push_back(c == '{' ? '}' : ']');
-    else if (c == '}' || c == ']') {
-      if (stack.empty() || stack.back() != c) return std::string_view::npos;
-      stack.pop_back();
-      if (stack.empty()) return k + 1;
-    }
-  }
-  return std::string_view::npos;
+  size_t scanned = 0;
+  const size_t end = toon::json_bracket_end(t, i, limit, &scanned);
+  work -= scanned;
+  return end;
 }
 
 void find_json(std::string_view t, std::vector<Span>& out) {

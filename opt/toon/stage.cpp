@@ -15,28 +15,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// End (one past) of the bracketed value starting at `i`, or npos.
-size_t match_bracket(std::string_view t, size_t i) {
-  std::vector<char> stack;
-  bool in_string = false;
-  for (size_t k = i; k < t.size(); ++k) {
-    const char c = t[k];
-    if (in_string) {
-      if (c == '\\') ++k;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') stack.push_back(c == '{' ? '}' : ']');
-    else if (c == '}' || c == ']') {
-      if (stack.empty() || stack.back() != c) return std::string_view::npos;
-      stack.pop_back();
-      if (stack.empty()) return k + 1;
-    }
-  }
-  return std::string_view::npos;
-}
-
 // The replacement for one JSON candidate, or nullopt to keep it.
 std::optional<std::string> replace(std::string_view original, const TokenCounter& count, const StageOptions& o,
                                    StageStats& st) {
@@ -77,7 +55,7 @@ std::string rewrite_text(std::string_view text, const TokenCounter& count, const
   StageStats& st = stats ? *stats : local;
   const std::string_view whole = trim(text);
   if (!whole.empty() && (whole.front() == '{' || whole.front() == '[') &&
-      match_bracket(whole, 0) == whole.size()) {
+      json_bracket_end(whole, 0, whole.size()) == whole.size()) {
     if (auto r = replace(whole, count, o, st)) return *r;
     return std::string(text);
   }
@@ -109,7 +87,7 @@ std::string rewrite_text(std::string_view text, const TokenCounter& count, const
       }
     } else if (!tl.empty() && (tl.front() == '{' || tl.front() == '[')) {
       const size_t start = i + static_cast<size_t>(tl.data() - line.data());
-      const size_t end = match_bracket(text, start);
+      const size_t end = json_bracket_end(text, start, text.size());
       if (end != std::string_view::npos) {
         const size_t after = line_end(text, end);
         if (trim(text.substr(end, after - end)).empty()) {
@@ -146,6 +124,33 @@ Status rewrite_messages(Json& messages, const TokenCounter& count, const StageOp
     }
   }
   return Status::Ok();
+}
+
+size_t json_bracket_end(std::string_view t, size_t begin, size_t end, size_t* scanned) {
+  std::vector<char> stack;
+  bool in_string = false;
+  end = std::min(end, t.size());
+  size_t k = begin, result = std::string_view::npos;
+  for (; k < end; ++k) {
+    const char c = t[k];
+    if (in_string) {
+      if (c == '\\') ++k;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') stack.push_back(c == '{' ? '}' : ']');
+    else if (c == '}' || c == ']') {
+      if (stack.empty() || stack.back() != c) break;
+      stack.pop_back();
+      if (stack.empty()) {
+        result = k + 1;
+        break;
+      }
+    }
+  }
+  if (scanned) *scanned = std::min(k, end) - begin;
+  return result;
 }
 
 }  // namespace tern::toon

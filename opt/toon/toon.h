@@ -90,4 +90,11 @@ inline std::string maybe_encode(const Json& value, const TokenCounter& count_tok
   return maybe_encode_detailed(value, count_tokens, options).text;
 }
 
+// One past the end of the bracketed JSON candidate ({...} or [...]) that
+// starts at t[begin], scanning no further than t[end - 1]: brackets are
+// matched outside strings (escapes skipped), so the extent is found without
+// parsing. npos when the brackets do not close before `end` or mismatch.
+// `scanned` (optional) receives how many bytes were looked at.
+size_t json_bracket_end(std::string_view t, size_t begin, size_t end, size_t* scanned = nullptr);
+
 }  // namespace tern::toon

@@ -399,5 +399,20 @@ TEST(ToonErrors, NonStrictModeTolerates) {
   EXPECT_EQ(value_of("a:\n\tb: 1", lax), Json::parse(R"({"a":{"b":1}})"));
 }
 
+TEST(JsonBracketEnd, MatchesOutsideStringsAndReportsTheScan) {
+  const std::string t = R"(x {"a": "}]", "b": [1, {"c": "\"}"}]} tail)";
+  size_t scanned = 0;
+  const size_t end = json_bracket_end(t, 2, t.size(), &scanned);
+  ASSERT_NE(end, std::string_view::npos);
+  EXPECT_EQ(t.substr(2, end - 2), R"({"a": "}]", "b": [1, {"c": "\"}"}]})");
+  EXPECT_EQ(scanned, end - 2 - 1);  // up to, not including, the closing brace
+  EXPECT_EQ(json_bracket_end("[1, 2}", 0, 6, &scanned), std::string_view::npos);  // mismatch
+  EXPECT_EQ(scanned, 5u);
+  EXPECT_EQ(json_bracket_end("[[1]", 0, 4, &scanned), std::string_view::npos);  // never closes
+  EXPECT_EQ(scanned, 4u);
+  EXPECT_EQ(json_bracket_end("[1, 2]", 0, 3), std::string_view::npos);  // stops at `end`
+  EXPECT_EQ(json_bracket_end("[1, 2]", 0, 100), 6u);
+}
+
 }  // namespace
 }  // namespace tern::toon
