@@ -410,7 +410,13 @@ void Engine::Impl::embed(Pending& p) {
   GenerationEvent ev;
   ev.id = p.id;
   ev.embedding.resize(static_cast<size_t>(c.dim));
-  Status st = runner.embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
+  const Status st = runner.embed(ForwardBatch{p.prompt, pos, sidx, {table}, {}}, ev.embedding.data());
+  finish_prompt_only(p, ev, st);
+}
+
+// The one event of a prompt-only request (embedding, scoring), after its pass.
+void Engine::Impl::finish_prompt_only(Pending& p, GenerationEvent& ev, const Status& st) {
+  const int32_t n = static_cast<int32_t>(p.prompt.size());
   ev.finished = true;
   ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
   ev.error = st;
@@ -459,18 +465,7 @@ void Engine::Impl::score(Pending& p) {
     }
   }
   if (!st.ok()) ev.prompt_logprobs.clear();
-  ev.finished = true;
-  ev.finish_reason = st.ok() ? FinishReason::kStop : FinishReason::kError;
-  ev.error = st;
-  ev.usage.prompt_tokens = n;
-  ev.queue_ms = ev.ttft_ms = ms_since(p.arrival);
-  prompt_tokens_ += n;
-  ++finished_;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    --n_active_;
-  }
-  p.on_event(ev);
+  finish_prompt_only(p, ev, st);
 }
 
 void Engine::Impl::publish_stats() {

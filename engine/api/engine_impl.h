@@ -65,6 +65,7 @@ class Engine::Impl {
   void step();
   void embed(Pending& p);
   void score(Pending& p);
+  void finish_prompt_only(Pending& p, GenerationEvent& ev, const Status& st);
   // A cache outside the pool for requests that generate nothing, and its runner.
   struct Scratch {
     std::unique_ptr<KvPool> kv;

@@ -38,6 +38,21 @@ std::string period_suffix(Period p, int64_t now_ms) {
   return buf;
 }
 
+// The ledger row's fields that come from the request's outcome.
+void fill_outcome(store::LedgerRow& row, const Outcome& o, Picodollars cost) {
+  row.model = o.model;
+  row.route = o.route;
+  row.tokens_in = o.tokens_in;
+  row.tokens_out = o.tokens_out;
+  row.tokens_cached = o.tokens_cached;
+  row.cost = cost;
+  row.saved = o.saved;
+  row.latency_ms = o.latency_ms;
+  row.cache = o.cache;
+  row.escalations = o.escalations;
+  row.status = o.status;
+}
+
 // 128 random bits in hex: reservation ids must not collide across instances.
 std::string new_hold_id() {
   thread_local std::mt19937_64 rng(std::random_device{}() ^
@@ -213,17 +228,7 @@ Result<Picodollars> Budgets::settle(Reservation& res, const Outcome& o) {
   row.request_id = o.request_id;
   row.key = res.key_id_;
   row.team = res.team_;
-  row.model = o.model;
-  row.route = o.route;
-  row.tokens_in = o.tokens_in;
-  row.tokens_out = o.tokens_out;
-  row.tokens_cached = o.tokens_cached;
-  row.cost = cost;
-  row.saved = o.saved;
-  row.latency_ms = o.latency_ms;
-  row.cache = o.cache;
-  row.escalations = o.escalations;
-  row.status = o.status;
+  fill_outcome(row, o, cost);
   TERN_RETURN_IF_ERROR(store_.finish(res.accounts_, res.amount_, cost, adjust, now, &row, &res.hold_id_));
   return cost;
 }
@@ -260,17 +265,7 @@ Status Budgets::record(const VirtualKey* key, const Outcome& o, int64_t ts_ms) {
       TERN_RETURN_IF_ERROR(store_.settle(accounts, 0, cost));
     }
   }
-  row.model = o.model;
-  row.route = o.route;
-  row.tokens_in = o.tokens_in;
-  row.tokens_out = o.tokens_out;
-  row.tokens_cached = o.tokens_cached;
-  row.cost = cost;
-  row.saved = o.saved;
-  row.latency_ms = o.latency_ms;
-  row.cache = o.cache;
-  row.escalations = o.escalations;
-  row.status = o.status;
+  fill_outcome(row, o, cost);
   return store_.append(row);
 }
 
