@@ -176,6 +176,7 @@ void Speculator::calibrate() {
 
 std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
   std::vector<DraftSlots> slots;
+  drafted_kinds_ = 0;
   if (seqs_.empty()) return slots;
   const SchedulerConfig& sc = sched.config();
   int32_t decodes = 0, prefill = 0;
@@ -183,12 +184,13 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
   std::vector<PlanInput> inputs;
   std::vector<SeqId> ids;
   // A step that would draft (a registered sequence decodes) counts for the
-  // outcome check; vetoed and probe steps skip even the n-gram lookups.
+  // outcome check (one per drafter kind, so that a drafter that does not pay
+  // cannot veto one that does); vetoed and probe steps skip even the n-gram
+  // lookups.
   bool candidate = false;
   for (const Sequence* s : sched.running()) candidate = candidate || (s->is_decode() && seqs_.count(s->id()));
   if (!candidate) return slots;
   ++steps_;
-  const bool vetoed = opt_.adaptive && !outcome_.may_draft(steps_);
   for (const Sequence* s : sched.running()) {
     if (!s->is_decode()) {
       const int32_t n = s->num_uncomputed_tokens();
@@ -203,7 +205,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
     SeqState& st = it->second;
     st.draft = Draft{};
     st.slots = 0;
-    if (vetoed) continue;
+    if (opt_.adaptive && !outcome_[static_cast<int>(st.drafter->kind())].may_draft(steps_)) continue;
     int32_t cap = st.max_k;
     if (s->stop().max_tokens > 0) cap = std::min(cap, s->stop().max_tokens - s->num_output_tokens() - 1);
     if (cap <= 0) continue;
@@ -250,6 +252,7 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
       k[i] = std::min(2, inputs[i].max_draft);
     if (k[i] > 0) {
       slots.push_back({ids[i], k[i]});
+      drafted_kinds_ |= 1u << static_cast<int>(st.drafter->kind());
     } else {
       st.acc.idle();
       st.draft = Draft{};
@@ -352,7 +355,8 @@ VerifyResult Speculator::verify(SeqId seq, Sampler& sampler, std::span<const flo
 void Speculator::record_step(bool drafted, double seconds, int32_t tokens) {
   seconds -= excluded_s_;  // the one-off calibration ran inside this step
   excluded_s_ = 0;
-  outcome_.record(steps_, drafted, seconds, tokens);
+  for (int kind = 0; kind < 3; ++kind)
+    outcome_[kind].record(steps_, drafted && (drafted_kinds_ >> kind & 1u), seconds, tokens);
 }
 
 void Speculator::finish_seq(SeqId seq, int32_t num_final_tokens, int32_t drafted, int32_t accepted) {

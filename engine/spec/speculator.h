@@ -98,7 +98,8 @@ class Speculator {
   StepCost cost_;
   double draft_step_s_[3] = {0, 0, 0};  // per DrafterKind: EMA seconds per batched draft position
   bool calibrated_ = false;
-  OutcomeCheck outcome_;
+  OutcomeCheck outcome_[3];     // per DrafterKind
+  uint32_t drafted_kinds_ = 0;  // bit per DrafterKind that drafted in this step
   Acceptance drafter_acc_[3] = {Acceptance(0.6), Acceptance(0.6), Acceptance(0.6)};  // per DrafterKind, all sequences
   double excluded_s_ = 0;  // time inside the current step not to count (calibration)
   int64_t steps_ = 0;  // steps that would draft
