@@ -36,11 +36,18 @@ asan: deps
 	cmake --build --preset asan-ubsan -j $(JOBS)
 	ctest --preset asan-ubsan -j $(JOBS)
 
+# Every parser's libFuzzer target, FUZZ_SECONDS each (corpora kept in build/fuzz/corpus-NAME).
+FUZZERS = gguf_fuzz toon_fuzz template_fuzz openai_request_fuzz gateway_config_fuzz
 fuzz: deps
 	cmake --preset fuzz >/dev/null
-	cmake --build --preset fuzz -j $(JOBS) --target gguf_fuzz
-	mkdir -p build/fuzz/corpus
-	./build/fuzz/gguf_fuzz -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -malloc_limit_mb=512 build/fuzz/corpus
+	cmake --build --preset fuzz -j $(JOBS) --target $(FUZZERS)
+	for f in $(FUZZERS); do \
+	  mkdir -p build/fuzz/corpus-$$f; \
+	  ./build/fuzz/$$f -max_total_time=$${FUZZ_SECONDS:-60} -rss_limit_mb=2048 -malloc_limit_mb=512 \
+	    build/fuzz/corpus-$$f > build/fuzz/$$f.log 2>&1; rc=$$?; \
+	  echo "$$f: exit $$rc, $$(grep -o 'Done [0-9]* runs' build/fuzz/$$f.log)"; \
+	  if [ $$rc -ne 0 ]; then tail -60 build/fuzz/$$f.log; exit 1; fi; \
+	done
 
 # What CI runs: the test suite, the suite under ASan/UBSan, a bounded fuzz run.
 ci: test asan

@@ -31,29 +31,8 @@ class Interpreter;
 
 using Array = std::vector<Value>;
 
-// A dict with string keys in insertion order. Non-string keys of template
-// literals are stored by their str() form.
-class Object {
- public:
-  const Value* find(std::string_view key) const;
-  void set(std::string key, Value value);  // replaces in place or appends
-  size_t size() const { return items_.size(); }
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-  std::unordered_map<std::string, size_t> index_;
-};
-
-// Arguments of one call, positional then keyword, as written at the call site.
-struct CallArgs {
-  std::vector<Value> positional;
-  std::vector<std::pair<std::string, Value>> keyword;
-
-  // The argument named `name`, else the positional one at `pos` (if >= 0),
-  // else nullptr.
-  const Value* get(std::string_view name, int pos) const;
-};
+class Object;
+struct CallArgs;
 
 // Native functions signal errors by throwing RenderError (interpreter.h);
 // the public API converts it to a Status.
@@ -82,7 +61,7 @@ class Value {
   Value(std::string s) : v_(std::move(s)) {}     // NOLINT
   Value(const char* s) : v_(std::string(s)) {}   // NOLINT
   Value(Array a) : v_(std::make_shared<const Array>(std::move(a))) {}       // NOLINT
-  Value(Object o) : v_(std::make_shared<const Object>(std::move(o))) {}     // NOLINT
+  Value(Object o);  // NOLINT: implicit by design (defined below Object)
   static Value callable(std::string name, NativeFn fn);
   static Value make_namespace(Object initial);
 
@@ -147,6 +126,32 @@ class Value {
   bool safe_ = false;
   bool tuple_ = false;
 };
+
+// A dict with string keys in insertion order. Non-string keys of template
+// literals are stored by their str() form.
+class Object {
+ public:
+  const Value* find(std::string_view key) const;
+  void set(std::string key, Value value);  // replaces in place or appends
+  size_t size() const { return items_.size(); }
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+// Arguments of one call, positional then keyword, as written at the call site.
+struct CallArgs {
+  std::vector<Value> positional;
+  std::vector<std::pair<std::string, Value>> keyword;
+
+  // The argument named `name`, else the positional one at `pos` (if >= 0),
+  // else nullptr.
+  const Value* get(std::string_view name, int pos) const;
+};
+
+inline Value::Value(Object o) : v_(std::make_shared<const Object>(std::move(o))) {}
 
 // Markup.escape(): & < > " ' as HTML entities.
 std::string html_escape(std::string_view s);
