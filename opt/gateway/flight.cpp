@@ -490,10 +490,13 @@ void Flight::stream_delta(const BackendEvent& ev) {
       sink_->write(sse(dump(c)));
     }
   }
-  if (ev.text.empty() && ev.tool_calls.is_null()) return;
+  // A token whose text is held back (an incomplete UTF-8 sequence) still
+  // carries its logprobs: a chunk with empty content passes them on.
+  const bool logprobs = client_logprobs_ && !ev.logprobs_json.is_null();
+  if (ev.text.empty() && ev.tool_calls.is_null() && !logprobs) return;
   json c = chunk_base();
   json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
-  if (client_logprobs_ && !ev.logprobs_json.is_null()) choice["logprobs"] = ev.logprobs_json;
+  if (logprobs) choice["logprobs"] = ev.logprobs_json;
   if (req_.kind == ApiKind::kChat) {
     json delta = json::object();
     if (!ev.text.empty()) delta["content"] = ev.text;
