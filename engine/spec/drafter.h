@@ -31,6 +31,7 @@ class Sampler;
 namespace tern::spec {
 
 enum class DrafterKind { kNgram, kDraftModel, kSelfSpec };
+constexpr int kDrafterKinds = 3;  // for arrays indexed by DrafterKind
 const char* drafter_kind_name(DrafterKind k);  // "ngram", "draft-model", "self-spec"
 
 struct DraftRequest {

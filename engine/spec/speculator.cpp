@@ -263,8 +263,8 @@ std::vector<DraftSlots> Speculator::plan(const Scheduler& sched) {
 
 Status Speculator::draft(const ScheduledBatch& batch, const Scheduler& sched) {
   // Group the model drafters' requests; n-gram drafts exist already.
-  std::vector<DraftRequest> reqs[3];
-  std::vector<SeqState*> owners[3];
+  std::vector<DraftRequest> reqs[kDrafterKinds];
+  std::vector<SeqState*> owners[kDrafterKinds];
   for (const ScheduledSeq& e : batch.seqs) {
     auto it = seqs_.find(e.seq_id);
     if (it == seqs_.end()) continue;
@@ -288,7 +288,7 @@ Status Speculator::draft(const ScheduledBatch& batch, const Scheduler& sched) {
     reqs[kind].push_back(r);
     owners[kind].push_back(&st);
   }
-  for (int kind = 0; kind < 3; ++kind) {
+  for (int kind = 0; kind < kDrafterKinds; ++kind) {
     if (reqs[kind].empty()) continue;
     Drafter* d = owners[kind][0]->drafter;
     std::vector<Draft> out;
@@ -355,7 +355,7 @@ VerifyResult Speculator::verify(SeqId seq, Sampler& sampler, std::span<const flo
 void Speculator::record_step(bool drafted, double seconds, int32_t tokens) {
   seconds -= excluded_s_;  // the one-off calibration ran inside this step
   excluded_s_ = 0;
-  for (int kind = 0; kind < 3; ++kind)
+  for (int kind = 0; kind < kDrafterKinds; ++kind)
     outcome_[kind].record(steps_, drafted && (drafted_kinds_ >> kind & 1u), seconds, tokens);
 }
 

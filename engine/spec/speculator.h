@@ -96,11 +96,12 @@ class Speculator {
   std::unique_ptr<Drafter> ngram_, draft_model_, self_spec_;
   std::unordered_map<SeqId, SeqState> seqs_;
   StepCost cost_;
-  double draft_step_s_[3] = {0, 0, 0};  // per DrafterKind: EMA seconds per batched draft position
+  double draft_step_s_[kDrafterKinds] = {};  // per DrafterKind: EMA seconds per batched draft position
   bool calibrated_ = false;
-  OutcomeCheck outcome_[3];     // per DrafterKind
+  OutcomeCheck outcome_[kDrafterKinds];  // per DrafterKind, so one drafter cannot veto another
   uint32_t drafted_kinds_ = 0;  // bit per DrafterKind that drafted in this step
-  Acceptance drafter_acc_[3] = {Acceptance(0.6), Acceptance(0.6), Acceptance(0.6)};  // per DrafterKind, all sequences
+  // Per DrafterKind over all sequences: a new sequence's starting estimate.
+  Acceptance drafter_acc_[kDrafterKinds] = {Acceptance(0.6), Acceptance(0.6), Acceptance(0.6)};
   double excluded_s_ = 0;  // time inside the current step not to count (calibration)
   int64_t steps_ = 0;  // steps that would draft
   SpecStats stats_;
