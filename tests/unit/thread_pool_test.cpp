@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -60,6 +64,44 @@ TEST(ThreadPoolTest, RunSharedMixedWithRunNeverLosesOrRepeatsWork) {
     pool.run([&](int, int) { calls++; });
     ASSERT_EQ(calls.load(), 6);
   }
+}
+
+// Back-to-back run_shared() and run() regions on 2 threads, as a forward pass
+// issues them. A worker waking late on a finished run_shared region once
+// read the next run() region's fields before its epoch was published, ran
+// that job twice and left run() waiting forever (a tight loop like this one
+// hung 2 runs in 3 before the fix). A hang cannot be asserted from inside, so
+// a watchdog ends the process with a message after 60 s.
+TEST(ThreadPoolTest, AlternatingRegionsNeverHangOrRunTwice) {
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 600 && !finished.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!finished.load()) {
+      std::fprintf(stderr, "ThreadPool hung: run() never saw every worker finish\n");
+      std::_Exit(1);
+    }
+  });
+  {
+    ThreadPool pool(2);
+    for (int i = 0; i < 200000; ++i) {
+      std::atomic<int> calls{0};
+      if (i & 1) {
+        pool.run([&](int, int) { calls.fetch_add(1, std::memory_order_relaxed); });
+        if (calls.load() != 2) {
+          ADD_FAILURE() << "run() region " << i << " called fn " << calls.load() << " times, not 2";
+          break;
+        }
+      } else {
+        pool.run_shared([&](int, int) { calls.fetch_add(1, std::memory_order_relaxed); });
+        if (calls.load() < 1) {
+          ADD_FAILURE() << "run_shared() region " << i << " never called fn";
+          break;
+        }
+      }
+    }
+  }
+  finished.store(true);
+  watchdog.join();
 }
 
 }  // namespace
