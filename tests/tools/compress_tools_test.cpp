@@ -10,6 +10,7 @@
 #include <set>
 
 #include "test_assets.h"
+#include "tools/run_tern.h"
 
 namespace tern {
 namespace {
@@ -17,23 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 constexpr const char* kModel = "models/stories260K.gguf";
 
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-};
-
-Ran tern(const std::string& args, const std::string& err_file) {
-  const std::string cmd = std::string(TERN_BIN) + " " + args + " 2>" + err_file;
-  Ran r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Ran = test::Ran;
+Ran tern(const std::string& args, const std::string& err_file = "") { return test::run_tern(args, err_file); }
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);

@@ -15,31 +15,15 @@
 #include "../model/model_test_util.h"
 #include "kernels/quant.h"
 #include "test_assets.h"
+#include "tools/run_tern.h"
 
 namespace tern {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  int exit_code = -1;
-  std::string out;  // stdout
-};
-
-// Runs `tern <args>`; stderr goes to `err_file` when given (else the test log).
-Ran tern(const std::string& args, const std::string& err_file = "") {
-  std::string cmd = std::string(TERN_BIN) + " " + args;
-  if (!err_file.empty()) cmd += " 2>" + err_file;
-  Ran r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using Ran = test::Ran;
+Ran tern(const std::string& args, const std::string& err_file = "") { return test::run_tern(args, err_file); }
 
 class ToolsTest : public ::testing::Test {
  protected:
