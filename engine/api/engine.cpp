@@ -431,12 +431,22 @@ void Engine::Impl::finish_prompt_only(Pending& p, GenerationEvent& ev, const Sta
   p.on_event(ev);
 }
 
-// Prompt scoring: the prompt runs through a scratch cache in chunks of at
+// Prompt scoring. Heads up to 256 wide: one ScoreRunner pass. Wider: the
+// prompt runs through a scratch cache in chunks of at
 // most max_batch_tokens, every row's logits wanted; row i's log-softmax at
 // token i+1 is that token's logprob. Chunking bounds the logits buffer to
 // max_batch_tokens x n_vocab whatever the prompt length.
 void Engine::Impl::score(Pending& p) {
   const int32_t n = static_cast<int32_t>(p.prompt.size());
+  if (model_->config().head_dim <= 256) {  // the dedicated scoring pass (model/score_runner.h)
+    if (!scorer_) scorer_ = std::make_unique<ScoreRunner>(*model_, *pool_);
+    GenerationEvent ev;
+    ev.id = p.id;
+    ev.prompt_logprobs.assign(static_cast<size_t>(n), 0.0f);
+    const Status st = scorer_->score(p.prompt, ev.prompt_logprobs.data());
+    if (!st.ok()) ev.prompt_logprobs.clear();
+    return finish_prompt_only(p, ev, st);
+  }
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
   ModelRunner& runner = scratch(scratch_, n, KvType::kF32);

@@ -15,6 +15,7 @@
 #include "model/kv_pool.h"
 #include "model/model.h"
 #include "model/model_runner.h"
+#include "model/score_runner.h"
 #include "sample/sampler.h"
 #include "sample/stop.h"
 #include "sched/scheduler.h"
@@ -99,6 +100,7 @@ class Engine::Impl {
   std::unordered_map<RequestId, SeqId> seq_of_;
   std::vector<float> logits_;
   Scratch scratch_;  // embeddings and prompt scoring: F32 K/V
+  std::unique_ptr<ScoreRunner> scorer_;  // prompt scoring, made on first use
   int64_t prompt_tokens_ = 0, generation_tokens_ = 0, finished_ = 0;
   std::thread thread_;
 };

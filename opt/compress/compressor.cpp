@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace tern::compress {
@@ -238,11 +239,12 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
   if (!(o.coarse_slack >= 1.0)) return InvalidArgument("coarse_slack must be >= 1");
   if (o.condition_tokens < 0 || o.window_tokens < 0) return InvalidArgument("condition_tokens and window_tokens must not be negative");
   const int32_t bos_len = scorer_.bos() >= 0 ? 1 : 0;
-  int32_t window = scorer_.max_tokens() - bos_len - o.condition_tokens;
-  if (o.window_tokens > 0) window = std::min(window, o.window_tokens);
-  if (window < 8)
+  if (scorer_.max_tokens() - bos_len - o.condition_tokens < 8)
     return InvalidArgument("the scoring model's context (" + std::to_string(scorer_.max_tokens()) +
                            " tokens) is too small for condition_tokens " + std::to_string(o.condition_tokens));
+  int32_t window = scorer_.max_tokens() - bos_len - (o.iterative ? o.condition_tokens : 0);
+  if (o.window_tokens > 0) window = std::min(window, o.window_tokens);
+  window = std::max(window, 8);
 
   CompressResult r;
   std::vector<Prepared> prep;
@@ -260,12 +262,12 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
                                   : static_cast<int64_t>(std::ceil(static_cast<double>(r.tokens_before) / o.ratio));
   const int64_t ctx_budget = std::max<int64_t>(0, r.budget - fixed);
 
-  auto score_alone = [&](const std::vector<TokenId>& toks) -> Result<double> {
-    // Mean self-information of a token run scored from the start, in
-    // chunks the model takes.
-    double sum = 0;
-    int64_t n = 0;
-    const size_t chunk = static_cast<size_t>(scorer_.max_tokens() - bos_len);
+  // The scoring pass: per-token logprobs of a token run scored alone, in
+  // windows that each start from BOS; NaN where a token has no context
+  // (a window's first token when the model has no BOS).
+  auto score_alone = [&](const std::vector<TokenId>& toks) -> Result<std::vector<float>> {
+    std::vector<float> out(toks.size(), std::numeric_limits<float>::quiet_NaN());
+    const size_t chunk = static_cast<size_t>(window);
     for (size_t start = 0; start < toks.size(); start += chunk) {
       std::vector<TokenId> in;
       if (bos_len) in.push_back(scorer_.bos());
@@ -274,14 +276,25 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
       TERN_ASSIGN_OR_RETURN(std::vector<float> lp, scorer_.logprobs(in));
       ++r.model_calls;
       r.scored_tokens += static_cast<int64_t>(in.size());
-      for (size_t k = 1; k < lp.size(); ++k, ++n) sum -= lp[k];
+      for (size_t k = 1; k < lp.size(); ++k) out[start + k - static_cast<size_t>(bos_len)] = lp[k];  // in[k] is toks[start + k - bos_len]
     }
-    return n > 0 ? sum / static_cast<double>(n) : 0.0;
+    return out;
+  };
+  auto mean_info = [](const float* lp, size_t n) {
+    double sum = 0;
+    int64_t cnt = 0;
+    for (size_t k = 0; k < n; ++k)
+      if (!std::isnan(lp[k])) {
+        sum -= lp[k];
+        ++cnt;
+      }
+    return cnt > 0 ? sum / static_cast<double>(cnt) : 0.0;
   };
 
-  // Coarse level: which context segments keep their prose.
+  // Which context segments may lose words, and the coarse level: which keep their prose.
   std::vector<bool> keep_seg(prep.size(), true);
   std::vector<double> seg_info(prep.size(), 0.0);
+  std::vector<std::vector<float>> seg_lp(prep.size());
   int64_t compressible = 0;
   std::vector<size_t> ctx;
   for (size_t i = 0; i < prep.size(); ++i)
@@ -289,11 +302,16 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
       ctx.push_back(i);
       compressible += prep[i].compressible_tokens;
     }
-  if (o.coarse && ctx.size() >= 2 && compressible > ctx_budget) {
+  const bool coarse = o.coarse && ctx.size() >= 2 && compressible > ctx_budget;
+  if (compressible > ctx_budget && (coarse || (o.fine && !o.iterative)))
+    for (size_t i : ctx) {
+      TERN_ASSIGN_OR_RETURN(seg_lp[i], score_alone(prep[i].tokens));
+      seg_info[i] = mean_info(seg_lp[i].data(), seg_lp[i].size());
+    }
+  if (coarse) {
     std::vector<double> score;
     std::vector<int64_t> tokens;
     for (size_t i : ctx) {
-      TERN_ASSIGN_OR_RETURN(seg_info[i], score_alone(prep[i].tokens));
       score.push_back(seg_info[i]);
       tokens.push_back(prep[i].compressible_tokens);
     }
@@ -306,7 +324,7 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
     if (keep_seg[i]) fine_tokens += prep[i].compressible_tokens;
   BudgetController budget(ctx_budget, fine_tokens);
 
-  // Fine level, segment by segment, conditioned on the compressed prefix.
+  // Fine level, segment by segment (iterative: conditioned on the compressed prefix).
   std::vector<TokenId> history;
   std::vector<std::string> kept_texts;
   for (size_t i = 0; i < prep.size(); ++i) {
@@ -334,17 +352,27 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
             if (!p.units[u1].is_protected) wc += p.units[u1].n_tokens();
             ++u1;
           }
-          if (wc > 0 && n <= window) {
-            std::vector<TokenId> in;
-            if (bos_len) in.push_back(scorer_.bos());
-            const size_t cond = std::min(history.size(), static_cast<size_t>(o.condition_tokens));
-            in.insert(in.end(), history.end() - static_cast<ptrdiff_t>(cond), history.end());
-            const size_t off = in.size();
+          const int64_t allow = budget.allowance(wc);
+          if (wc > 0 && allow >= wc) {
+            budget.spend(wc, wc);  // the allowance covers the window: nothing to score
+          } else if (wc > 0 && n <= window) {
+            // lp_of(k): logprob of the segment's token k (NaN: no context).
             const int32_t tb = p.units[u0].tok_begin;
-            in.insert(in.end(), p.tokens.begin() + tb, p.tokens.begin() + p.units[u1 - 1].tok_end);
-            TERN_ASSIGN_OR_RETURN(std::vector<float> lp, scorer_.logprobs(in));
-            ++r.model_calls;
-            r.scored_tokens += static_cast<int64_t>(in.size());
+            std::vector<float> lp;
+            size_t off = 0;
+            if (o.iterative) {
+              std::vector<TokenId> in;
+              if (bos_len) in.push_back(scorer_.bos());
+              const size_t cond = std::min(history.size(), static_cast<size_t>(o.condition_tokens));
+              in.insert(in.end(), history.end() - static_cast<ptrdiff_t>(cond), history.end());
+              off = in.size();
+              in.insert(in.end(), p.tokens.begin() + tb, p.tokens.begin() + p.units[u1 - 1].tok_end);
+              TERN_ASSIGN_OR_RETURN(lp, scorer_.logprobs(in));
+              ++r.model_calls;
+              r.scored_tokens += static_cast<int64_t>(in.size());
+              lp[0] = std::numeric_limits<float>::quiet_NaN();  // the very first token has no context
+            }
+            auto lp_of = [&](int32_t k) { return o.iterative ? lp[off + static_cast<size_t>(k - tb)] : seg_lp[i][static_cast<size_t>(k)]; };
             std::vector<double> score;
             std::vector<int64_t> cost;
             std::vector<bool> prot;
@@ -353,16 +381,15 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
               double s = 0;
               int64_t cnt = 0;
               for (int32_t k = unit.tok_begin; k < unit.tok_end; ++k) {
-                const size_t at = off + static_cast<size_t>(k - tb);
-                if (at == 0) continue;  // the very first token has no context to be scored in
-                s -= lp[at];
+                const float v = lp_of(k);
+                if (std::isnan(v)) continue;
+                s -= v;
                 ++cnt;
               }
               score.push_back(cnt > 0 ? s / static_cast<double>(cnt) : 1e9);
               cost.push_back(unit.n_tokens());
               prot.push_back(unit.is_protected);
             }
-            const int64_t allow = budget.allowance(wc);
             const std::vector<bool> k = select_units(score, cost, prot, allow);
             int64_t kept = 0;
             for (size_t u = u0; u < u1; ++u) {

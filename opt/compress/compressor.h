@@ -15,11 +15,14 @@
 //    kept in order of mean self-information (-logprob per token) until their
 //    tokens reach coarse_slack x the budget left for context (LLMLingua's
 //    budget controller with its granular control coefficient k).
-//  * Fine level: the kept context is cut into windows that fit the scoring
-//    model; each window is scored conditioned on the tail of the prompt
-//    *as compressed so far* (LLMLingua's iterative token-level compression)
-//    and its words are kept in order of mean self-information until the
-//    window's allowance is spent. The BudgetController sets allowances in
+//  * One scoring pass: every context segment that may lose words is scored
+//    alone, in windows of window_tokens (each from BOS).
+//  * Fine level: the kept context is cut into windows; each window's words
+//    are kept in order of mean self-information until the window's
+//    allowance is spent. The scores are those of the scoring pass; with
+//    `iterative`, each window is scored again conditioned on the tail of the
+//    prompt *as compressed so far* (LLMLingua's iterative token-level
+//    compression), which costs a second pass. The BudgetController sets allowances in
 //    proportion to each window's compressible tokens and carries over- and
 //    under-spend forward, so the whole prompt lands on the target.
 //  * The unit of pruning is a word (a run of non-space bytes with its
@@ -61,8 +64,10 @@ struct CompressOptions {
   bool coarse = true;              // drop whole low-information context segments first
   bool fine = true;                // word-level pruning inside the kept segments
   double coarse_slack = 1.3;       // coarse keeps up to this x the budget when fine follows (LLMLingua's k), >= 1
-  int32_t condition_tokens = 64;   // compressed-prefix tokens each fine window is conditioned on, >= 0
-  int32_t window_tokens = 0;       // tokens scored per fine window; 0: as many as the model takes
+  bool iterative = false;          // fine level re-scores each window conditioned on the compressed prefix
+                                   // (LLMLingua's iterative compression; about 1.5x the model work)
+  int32_t condition_tokens = 64;   // iterative: compressed-prefix tokens each fine window is conditioned on, >= 0
+  int32_t window_tokens = 512;     // tokens per scoring call and fine window; 0: as many as the model takes
   SpanOptions protect;             // which spans are protected, plus force strings
   std::string separator = "\n\n";  // joins the kept segments in `text`
 };

@@ -174,6 +174,7 @@ TEST(CompressorTest, LongTextIsScoredInWindowsConditionedOnTheCompressedPrefix) 
   for (int i = 0; i < 3; ++i) text += kPassage + " ";
   CompressOptions o;
   o.ratio = 2.0;
+  o.iterative = true;
   o.condition_tokens = 32;
   auto r = c.compress(std::vector<Segment>{{text}}, o);
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -181,6 +182,40 @@ TEST(CompressorTest, LongTextIsScoredInWindowsConditionedOnTheCompressedPrefix) 
   EXPECT_LE(scorer.longest, 200u);
   EXPECT_GT(r->scored_tokens, static_cast<int64_t>(text.size()));  // conditioning tokens are scored again
   EXPECT_TRUE(contains_all(r->text, r->protected_spans));
+}
+
+TEST(CompressorTest, DefaultModeScoresEveryTokenOnceInWindows) {
+  ByteScorer scorer(200);
+  Compressor c(scorer);
+  std::string text;
+  for (int i = 0; i < 3; ++i) text += kPassage + " ";
+  CompressOptions o;
+  o.ratio = 2.0;
+  auto r = c.compress(std::vector<Segment>{{text}}, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_LE(scorer.longest, 200u);
+  // One pass: each token once, plus one BOS per window of at most 199 tokens.
+  const int64_t n = static_cast<int64_t>(scorer.tokenize(text).size());
+  EXPECT_EQ(r->scored_tokens, n + (n + 198) / 199);
+  EXPECT_EQ(r->model_calls, (n + 198) / 199);
+  EXPECT_TRUE(contains_all(r->text, r->protected_spans));
+  EXPECT_NEAR(r->ratio(), 2.0, 0.2);
+  // Iterative mode costs more model work for the same target.
+  o.iterative = true;
+  auto it = c.compress(std::vector<Segment>{{text}}, o);
+  ASSERT_TRUE(it.ok());
+  EXPECT_GT(it->scored_tokens, r->scored_tokens);
+}
+
+TEST(CompressorTest, NothingIsScoredWhenTheBudgetCoversTheText) {
+  ByteScorer scorer;
+  Compressor c(scorer);
+  CompressOptions o;
+  o.target_tokens = 100000;
+  auto r = c.compress(kPassage, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->model_calls, 0);
+  EXPECT_EQ(r->text, kPassage);
 }
 
 TEST(CompressorTest, TargetTokensAndForceStrings) {
