@@ -18,6 +18,7 @@ namespace tern::kernels {
   void attend_causal(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,   \
                      int64_t kv_stride, int hd, float scale, float* out, int64_t out_stride, float* scratch);      \
   float logsumexp(const float* x, int64_t n);                                                                      \
+  void silu_mul(const float* g, const float* u, float* y, int64_t n);                                              \
   }
 TERN_SCORE_DECLARE(avx512)
 TERN_SCORE_DECLARE(avx2)
@@ -56,17 +57,22 @@ bool set_score_isa(const char* name) {
   return false;
 }
 
-PanelMatrix pack_panels(const WeightView& W) {
+PanelMatrix pack_panels(const WeightView& W) { return pack_panels(std::vector<WeightView>{W}); }
+
+PanelMatrix pack_panels(const std::vector<WeightView>& parts) {
   PanelMatrix P;
-  P.rows = W.rows;
-  P.cols = W.cols;
+  P.cols = parts.empty() ? 0 : parts.front().cols;
+  for (const WeightView& W : parts) P.rows += W.rows;
   P.data.assign(static_cast<size_t>(P.panels() * P.cols * 16), 0.0f);
-  std::vector<float> row(static_cast<size_t>(W.cols));
-  const int64_t rb = row_bytes(W.type, W.cols);
-  for (int64_t r = 0; r < W.rows; ++r) {
-    dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + r * rb, row.data(), W.cols);
-    float* panel = P.data.data() + (r / 16) * P.cols * 16 + r % 16;
-    for (int64_t c = 0; c < W.cols; ++c) panel[c * 16] = row[static_cast<size_t>(c)];
+  std::vector<float> row(static_cast<size_t>(P.cols));
+  int64_t r = 0;  // row of the stack
+  for (const WeightView& W : parts) {
+    const int64_t rb = row_bytes(W.type, W.cols);
+    for (int64_t i = 0; i < W.rows; ++i, ++r) {
+      dequantize_row(W.type, static_cast<const uint8_t*>(W.data) + i * rb, row.data(), W.cols);
+      float* panel = P.data.data() + (r / 16) * P.cols * 16 + r % 16;
+      for (int64_t c = 0; c < P.cols; ++c) panel[c * 16] = row[static_cast<size_t>(c)];
+    }
   }
   return P;
 }
@@ -129,6 +135,14 @@ void attend_causal_ref(const float* q, int64_t q_stride, int64_t r0, int64_t r1,
       for (int64_t j = 0; j <= r; ++j) o += w[static_cast<size_t>(j)] * vt[d * kv_stride + j];
       out[r * out_stride + d] = static_cast<float>(o / sum);
     }
+  }
+}
+
+void silu_mul(const float* g, const float* u, float* y, int64_t n) {
+  switch (kIsa) {
+    case ScoreIsa::kAvx512: return avx512::silu_mul(g, u, y, n);
+    case ScoreIsa::kAvx2: return avx2::silu_mul(g, u, y, n);
+    case ScoreIsa::kBase: return base::silu_mul(g, u, y, n);
   }
 }
 

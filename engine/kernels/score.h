@@ -40,6 +40,9 @@ struct PanelMatrix {
   int64_t panels() const { return (rows + 15) / 16; }
 };
 PanelMatrix pack_panels(const WeightView& W);
+// Several matrices with the same cols stacked row-wise ([Wq; Wk; Wv]): one
+// GEMM then writes their outputs side by side in each token's row.
+PanelMatrix pack_panels(const std::vector<WeightView>& parts);
 
 // Y [n_tok, W.rows] = X [n_tok, W.cols] @ W^T; strides are cols and rows.
 // Parallel over (token block, panel pair); one region.
@@ -57,6 +60,9 @@ void attend_causal(const float* q, int64_t q_stride, int64_t r0, int64_t r1, con
                    int64_t kv_stride, int head_dim, float scale, float* out, int64_t out_stride, float* scratch);
 void attend_causal_ref(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,
                        int64_t kv_stride, int head_dim, float scale, float* out, int64_t out_stride);
+
+// y[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]     [n]  (y may alias g or u)
+void silu_mul(const float* g, const float* u, float* y, int64_t n);
 
 // log(sum_i exp(x[i])), max-subtracted. n > 0.
 float logsumexp(const float* x, int64_t n);

@@ -31,10 +31,13 @@ inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline vf splat(float x) { return vf{} + x; }
 inline vf select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 inline vf vmax(vf a, vf b) { return select(a > b, a, b); }
-inline float hsum(vf v) {
-  float s = 0;
-  for (int i = 0; i < kW; ++i) s += v[i];
-  return s;
+typedef float vf8 __attribute__((vector_size(32)));
+typedef float vf4 __attribute__((vector_size(16)));
+inline float hsum(vf v) {  // pairwise: 16 -> 8 -> 4 -> 1
+  const vf8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const vf4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+  return (b[0] + b[2]) + (b[1] + b[3]);
 }
 inline float hmax(vf v) {
   float m = v[0];
@@ -155,8 +158,25 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
     }
     inv[i] = 1.0f / hsum(sum);
   }
-  // out[d] = sum_j w[j] V^T[d, j], 16 keys per vector.
-  for (int d = 0; d < hd; ++d) {
+  // out[d] = sum_j w[j] V^T[d, j], 16 keys per vector; four dims at a time
+  // so that each weight vector is loaded once per four dims.
+  int d = 0;
+  for (; d + 4 <= hd; d += 4) {
+    vf acc[NR][4];
+    for (int i = 0; i < NR; ++i)
+      for (int e = 0; e < 4; ++e) acc[i][e] = vf{};
+    for (int64_t b = 0; b < nb; ++b) {
+      vf w[NR];
+      for (int i = 0; i < NR; ++i) w[i] = load(s + i * kv_stride + b * kW);
+      for (int e = 0; e < 4; ++e) {
+        const vf v = load(vt + (d + e) * kv_stride + b * kW);
+        for (int i = 0; i < NR; ++i) acc[i][e] = w[i] * v + acc[i][e];
+      }
+    }
+    for (int i = 0; i < NR; ++i)
+      for (int e = 0; e < 4; ++e) out[(r + i) * out_stride + d + e] = hsum(acc[i][e]) * inv[i];
+  }
+  for (; d < hd; ++d) {
     vf acc[NR];
     for (int i = 0; i < NR; ++i) acc[i] = vf{};
     for (int64_t b = 0; b < nb; ++b) {
@@ -183,6 +203,15 @@ void attend_causal(const float* q, int64_t q_stride, int64_t r0, int64_t r1, con
   int64_t r = r0;
   for (; r + 4 <= r1; r += 4) attend_rows<4>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
   for (; r < r1; ++r) attend_rows<1>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+}
+
+void silu_mul(const float* g, const float* u, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const vf gv = load(g + i);
+    store(y + i, gv / (splat(1.0f) + vexp(-gv)) * load(u + i));
+  }
+  for (; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
 float logsumexp(const float* x, int64_t n) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/ops.h"
 #include "kernels/quant.h"
@@ -12,37 +13,55 @@ namespace {
 constexpr int64_t kLogitRows = 64;  // rows of logits materialised at once
 constexpr int64_t kRowBlock = 16;   // attention rows per job
 
-template <typename T>
-void grow(std::vector<T>& v, int64_t size) {
+template <typename V>
+void grow(V& v, int64_t size) {
   if (static_cast<int64_t>(v.size()) < size) v.resize(static_cast<size_t>(size));
 }
 }  // namespace
 
 ScoreRunner::ScoreRunner(const Model& model, ThreadPool& pool, int64_t max_packed_bytes) : model_(model), pool_(pool) {
   const ModelWeights& w = model.weights();
-  std::vector<kernels::WeightView> views;
-  for (const LayerWeights& L : w.layers)
-    for (const kernels::WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) views.push_back(*v);
-  views.push_back(w.output);
+  for (const LayerWeights& L : w.layers) {
+    lin_.push_back({{L.wq, L.wk, L.wv}, {}, 0});
+    lin_.push_back({{L.wo}, {}, 0});
+    lin_.push_back({{L.w_gate, L.w_up}, {}, 0});
+    lin_.push_back({{L.w_down}, {}, 0});
+  }
+  lin_.push_back({{w.output}, {}, 0});
   int64_t bytes = 0;
   bool packable = true;
-  for (const kernels::WeightView& v : views) {
-    bytes += ((v.rows + 15) / 16) * 16 * v.cols * 4;
-    packable = packable && v.layout == kernels::Layout::kGguf;
+  for (Linear& lin : lin_) {
+    for (const kernels::WeightView& v : lin.parts) {
+      lin.rows += v.rows;
+      packable = packable && v.layout == kernels::Layout::kGguf;
+    }
+    bytes += (lin.rows + 15) / 16 * 16 * lin.parts.front().cols * 4;
   }
   packed_ = packable && bytes <= max_packed_bytes;
-  for (const kernels::WeightView& v : views) {
-    Linear lin;
-    lin.view = v;
-    if (packed_) lin.panels = kernels::pack_panels(v);
-    lin_.push_back(std::move(lin));
-  }
+  if (packed_)
+    for (Linear& lin : lin_) lin.panels = kernels::pack_panels(lin.parts);
   attn_scratch_.resize(static_cast<size_t>(pool.size()));
 }
 
+// y [n, w.rows] = x [n, cols] @ w^T
 void ScoreRunner::apply(const Linear& w, const float* x, int64_t n, float* y) {
-  if (packed_) kernels::gemm_panels(pool_, w.panels, x, n, y);
-  else kernels::matmul(pool_, w.view, x, n, y);
+  if (packed_) return kernels::gemm_panels(pool_, w.panels, x, n, y);
+  if (w.parts.size() == 1) return kernels::matmul(pool_, w.parts.front(), x, n, y);
+  int64_t col = 0;
+  for (const kernels::WeightView& part : w.parts) {  // each part alone, then into its columns
+    grow(part_, n * part.rows);
+    kernels::matmul(pool_, part, x, n, part_.data());
+    for (int64_t t = 0; t < n; ++t)
+      std::memcpy(y + t * w.rows + col, &part_[t * part.rows], sizeof(float) * static_cast<size_t>(part.rows));
+    col += part.rows;
+  }
+}
+
+void ScoreRunner::for_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  // Chunks of 16 rows: the 16 columns of K^T / V^T they write fill whole
+  // cache lines, which two threads must not share.
+  if (n < 32 || pool_.size() == 1) return fn(0, n);
+  pool_.parallel_for(n, 16, [&](int64_t b, int64_t e, int) { fn(b, e); });
 }
 
 Status ScoreRunner::score(std::span<const TokenId> tokens, float* logprobs) {
@@ -56,26 +75,27 @@ Status ScoreRunner::score(std::span<const TokenId> tokens, float* logprobs) {
   const int64_t stride = (n + 15) / 16 * 16;
   grow(x_, n * c.dim);
   grow(xb_, n * c.dim);
-  grow(q_, n * c.q_dim());
-  grow(k_, n * c.kv_dim());
-  grow(v_, n * c.kv_dim());
+  grow(qkv_, n * (c.q_dim() + 2 * c.kv_dim()));
   grow(att_, n * c.q_dim());
+  grow(gu_, n * 2 * c.ffn_dim);
   grow(hb_, n * c.ffn_dim);
-  grow(hb2_, n * c.ffn_dim);
   kt_.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);  // columns past n stay 0
   vt_.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);
   for (auto& s : attn_scratch_) grow(s, 4 * stride);
 
   // x[t] = token_embd[tokens[t]]        [n, dim]
   const int64_t emb_row = row_bytes(w.token_embd.type, c.dim);
-  for (int64_t t = 0; t < n; ++t)
-    kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + tokens[t] * emb_row,
-                            &x_[t * c.dim], c.dim);
   const kernels::RopeParams rp{c.n_rot, c.rope_base, c.rope_freq_scale, c.rope_neox, w.rope_freqs};
   const int64_t half = c.n_rot / 2;
   grow(rope_cos_, n * half);
   grow(rope_sin_, n * half);
-  for (int64_t t = 0; t < n; ++t) kernels::rope_table(t, rp, &rope_cos_[t * half], &rope_sin_[t * half]);
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + tokens[t] * emb_row,
+                              &x_[t * c.dim], c.dim);
+      kernels::rope_table(t, rp, &rope_cos_[t * half], &rope_sin_[t * half]);
+    }
+  });
   for (int l = 0; l < c.n_layers; ++l) layer(l, n, stride);
 
   // logprobs[t + 1] = logits[t][tokens[t + 1]] - logsumexp(logits[t]), in
@@ -103,57 +123,77 @@ Status ScoreRunner::score(std::span<const TokenId> tokens, float* logprobs) {
 void ScoreRunner::layer(int l, int64_t n, int64_t stride) {
   const ModelConfig& c = model_.config();
   const LayerWeights& L = model_.weights().layers[static_cast<size_t>(l)];
-  const Linear* lin = &lin_[static_cast<size_t>(l) * 7];
+  const Linear* lin = &lin_[static_cast<size_t>(l) * 4];
   const int64_t dim = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), ffn = c.ffn_dim, hd = c.head_dim;
+  const int64_t qkv = qd + 2 * kvd;  // row stride of qkv_: [q | k | v]
   const kernels::RopeParams rp{c.n_rot, c.rope_base, c.rope_freq_scale, c.rope_neox, model_.weights().rope_freqs};
-
-  // xb = rmsnorm(x); q, k, v = xb @ Wq, Wk, Wv (+ bias); rope; K^T, V^T.
-  for (int64_t t = 0; t < n; ++t) kernels::rmsnorm(&x_[t * dim], L.attn_norm, &xb_[t * dim], dim, c.rms_eps);
-  apply(lin[0], xb_.data(), n, q_.data());  // [n, q_dim]
-  apply(lin[1], xb_.data(), n, k_.data());  // [n, kv_dim]
-  apply(lin[2], xb_.data(), n, v_.data());  // [n, kv_dim]
   const int64_t half = c.n_rot / 2;
-  for (int64_t t = 0; t < n; ++t) {
-    if (L.bq) {
-      kernels::add(&q_[t * qd], L.bq, qd);
-      kernels::add(&k_[t * kvd], L.bk, kvd);
-      kernels::add(&v_[t * kvd], L.bv, kvd);
-    }
-    const float* cs = &rope_cos_[t * half];
-    const float* sn = &rope_sin_[t * half];
-    for (int h = 0; h < c.n_heads; ++h) kernels::rope_apply(&q_[t * qd + h * hd], cs, sn, rp);
-    for (int h = 0; h < c.n_kv_heads; ++h) kernels::rope_apply(&k_[t * kvd + h * hd], cs, sn, rp);
-    for (int64_t e = 0; e < kvd; ++e) {  // e = g * hd + d
-      kt_[e * stride + t] = k_[t * kvd + e];
-      vt_[e * stride + t] = v_[t * kvd + e];
-    }
-  }
 
-  // att[t, h] = softmax(q[t, h] . K[0..t] / sqrt(hd)) @ V[0..t]; jobs are
-  // (head, block of 16 rows), head-major so that each worker's chunks cover
-  // whole triangles.
+  // xb = rmsnorm(x); [q | k | v] = xb @ [Wq; Wk; Wv] (+ bias); rope; K^T, V^T.
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&x_[t * dim], L.attn_norm, &xb_[t * dim], dim, c.rms_eps);
+  });
+  apply(lin[0], xb_.data(), n, qkv_.data());  // [n, q_dim + 2 kv_dim]
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* q = &qkv_[t * qkv];
+      float* k = q + qd;
+      float* v = k + kvd;
+      if (L.bq) {
+        kernels::add(q, L.bq, qd);
+        kernels::add(k, L.bk, kvd);
+        kernels::add(v, L.bv, kvd);
+      }
+      const float* cs = &rope_cos_[t * half];
+      const float* sn = &rope_sin_[t * half];
+      for (int h = 0; h < c.n_heads; ++h) kernels::rope_apply(q + h * hd, cs, sn, rp);
+      for (int h = 0; h < c.n_kv_heads; ++h) kernels::rope_apply(k + h * hd, cs, sn, rp);
+      for (int64_t e = 0; e < kvd; ++e) {  // e = g * hd + d
+        kt_[e * stride + t] = k[e];
+        vt_[e * stride + t] = v[e];
+      }
+    }
+  });
+
+  // att[t, h] = softmax(q[t, h] . K[0..t] / sqrt(hd)) @ V[0..t]. Thread i
+  // of T takes the blocks of 16 rows b with b mod 2T in {i, 2T-1-i} (a zig-
+  // zag, so every thread gets as many short as long rows), all heads: no two
+  // threads write the same row of att, so no cache line is shared.
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
-  pool_.parallel_for(c.n_heads * blocks, 1, [&](int64_t begin, int64_t end, int ti) {
+  auto attend = [&](int ti, int nt) {
     float* scratch = attn_scratch_[static_cast<size_t>(ti)].data();
-    for (int64_t job = begin; job < end; ++job) {
-      const int h = static_cast<int>(job / blocks), g = h / group;
-      const int64_t r0 = (job % blocks) * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
-      kernels::attend_causal(&q_[h * hd], qd, r0, r1, &kt_[g * hd * stride], &vt_[g * hd * stride], stride,
-                             static_cast<int>(hd), scale, &att_[h * hd], qd, scratch);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t m = b % (2 * nt);
+      if (m != ti && m != 2 * nt - 1 - ti) continue;
+      const int64_t r0 = b * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
+      for (int h = 0; h < c.n_heads; ++h) {
+        const int g = h / group;
+        kernels::attend_causal(&qkv_[h * hd], qkv, r0, r1, &kt_[g * hd * stride], &vt_[g * hd * stride], stride,
+                               static_cast<int>(hd), scale, &att_[h * hd], qd, scratch);
+      }
+    }
+  };
+  if (blocks == 1 || pool_.size() == 1) attend(0, 1);
+  else pool_.run(attend);
+  apply(lin[1], att_.data(), n, xb_.data());  // [n, dim]
+
+  // x += xb; xb = rmsnorm(x); [g | u] = xb @ [W_gate; W_up]; x += silu(g) * u @ W_down^T.
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      kernels::add(&x_[t * dim], &xb_[t * dim], dim);
+      kernels::rmsnorm(&x_[t * dim], L.ffn_norm, &xb_[t * dim], dim, c.rms_eps);
     }
   });
-  apply(lin[3], att_.data(), n, xb_.data());  // [n, dim]
-  for (int64_t t = 0; t < n; ++t) kernels::add(&x_[t * dim], &xb_[t * dim], dim);
-
-  // x += W_down @ (silu(W_gate @ xb) * (W_up @ xb)), xb = rmsnorm(x).
-  for (int64_t t = 0; t < n; ++t) kernels::rmsnorm(&x_[t * dim], L.ffn_norm, &xb_[t * dim], dim, c.rms_eps);
-  apply(lin[4], xb_.data(), n, hb_.data());   // [n, ffn]
-  apply(lin[5], xb_.data(), n, hb2_.data());  // [n, ffn]
-  kernels::swiglu(hb_.data(), hb2_.data(), hb_.data(), n * ffn);
-  apply(lin[6], hb_.data(), n, xb_.data());   // [n, dim]
-  for (int64_t t = 0; t < n; ++t) kernels::add(&x_[t * dim], &xb_[t * dim], dim);
+  apply(lin[2], xb_.data(), n, gu_.data());  // [n, 2 ffn]
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::silu_mul(&gu_[t * 2 * ffn], &gu_[t * 2 * ffn + ffn], &hb_[t * ffn], ffn);
+  });
+  apply(lin[3], hb_.data(), n, xb_.data());  // [n, dim]
+  for_rows(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::add(&x_[t * dim], &xb_[t * dim], dim);
+  });
 }
 
 }  // namespace tern

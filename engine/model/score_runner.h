@@ -11,6 +11,8 @@
 //    when the model is small enough to hold them as f32 (up to 64 MiB of
 //    packed weights, e.g. stories260K or a 15M model), else by the model's own
 //    weights through kernels::matmul;
+//  * runs the per-token steps (norms, rope, SwiGLU, residuals) on every
+//    thread, and stacks Q/K/V and gate/up into one GEMM each;
 //  * never materialises more than 64 rows of logits: each chunk of rows is
 //    reduced to log-sum-exp and the target logit at once.
 // Results equal ModelRunner's F32-cache logprobs up to f32 summation order
@@ -21,6 +23,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -44,20 +48,37 @@ class ScoreRunner {
   bool packed() const { return packed_; }
 
  private:
-  // A linear layer: packed panels, or the model's weights as they are.
+  // A linear layer, possibly several stacked ([Wq; Wk; Wv], [W_gate; W_up])
+  // so that one GEMM writes their outputs side by side: packed panels, or
+  // the model's own matrices multiplied one by one.
   struct Linear {
-    kernels::WeightView view;
+    std::vector<kernels::WeightView> parts;
     kernels::PanelMatrix panels;
+    int64_t rows = 0;  // sum of the parts' rows: the output row stride
   };
   void apply(const Linear& w, const float* x, int64_t n, float* y);
+  // fn(t0, t1) over token rows [0, n), split across the pool when worth it.
+  void for_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
   void layer(int l, int64_t n, int64_t stride);
 
   const Model& model_;
   ThreadPool& pool_;
   bool packed_ = false;
-  std::vector<Linear> lin_;  // per layer: q, k, v, o, gate, up, down; then output
-  // Scratch, grown to the longest sequence scored.
-  std::vector<float> x_, xb_, q_, k_, v_, att_, hb_, hb2_, kt_, vt_, logits_;
+  std::vector<Linear> lin_;  // per layer: qkv, o, gate_up, down; then output
+  // Scratch, grown to the longest sequence scored; 64-byte aligned so that
+  // threads writing neighbouring parts of a row never share a cache line.
+  template <typename T>
+  struct Aligned64 {
+    using value_type = T;
+    Aligned64() = default;
+    template <typename U>
+    Aligned64(const Aligned64<U>&) {}
+    T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64})); }
+    void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+    bool operator==(const Aligned64&) const { return true; }
+  };
+  using Buffer = std::vector<float, Aligned64<float>>;
+  Buffer x_, xb_, qkv_, att_, gu_, hb_, kt_, vt_, logits_, part_;
   std::vector<float> rope_cos_, rope_sin_;
   std::vector<std::vector<float>> attn_scratch_;  // per thread: [4 * stride]
 };
