@@ -242,7 +242,7 @@ Rule read_rule(const Reader& r, const YAML::Node& n, const std::string& p) {
 
 RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Node& n) {
   std::string p = "routes." + name;
-  r.only(n, p, {"rules", "use", "fallbacks", "escalate", "cache"});
+  r.only(n, p, {"rules", "use", "fallbacks", "escalate", "cache", "toon", "compress"});
   RouteConfig rc;
   rc.name = name;
   if (!n["use"]) r.fail(n, p, "needs 'use' (the default model or cascade)");
@@ -252,6 +252,22 @@ RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Nod
     for (size_t i = 0; i < rules.size(); ++i) rc.rules.push_back(read_rule(r, rules[i], p + ".rules[" + std::to_string(i) + "]"));
   }
   if (n["fallbacks"]) rc.fallbacks = r.strings(n["fallbacks"], p + ".fallbacks");
+  if (n["toon"]) rc.stages.toon = r.boolean(n["toon"], p + ".toon");
+  if (auto c = n["compress"]) {
+    std::string q = p + ".compress";
+    if (c.IsScalar()) {
+      rc.stages.compress = r.boolean(c, q);
+    } else {
+      r.only(c, q, {"ratio", "target_tokens", "force_tokens"});
+      rc.stages.compress = true;
+      if (c["ratio"]) {
+        rc.stages.ratio = r.num(c["ratio"], q + ".ratio");
+        if (!(rc.stages.ratio >= 1 && rc.stages.ratio <= 1000)) r.fail(c["ratio"], q + ".ratio", "must be between 1 and 1000");
+      }
+      if (c["target_tokens"]) rc.stages.target_tokens = r.integer(c["target_tokens"], q + ".target_tokens", 0, int64_t{1} << 40);
+      if (c["force_tokens"]) rc.stages.force = r.strings(c["force_tokens"], q + ".force_tokens");
+    }
+  }
   if (auto e = n["escalate"]) {
     std::string q = p + ".escalate";
     r.only(e, q, {"min_mean_logprob", "json", "schema", "refusals"});
@@ -331,6 +347,7 @@ void read_access(const Reader& r, const YAML::Node& root, GatewayConfig& g) {
       g.budgets.keys.push_back(std::move(k));
     }
   }
+  if (root["compress_model"]) g.compress_model = r.str(root["compress_model"], "compress_model");
   if (root["admin_key"] || root["admin_key_env"]) g.admin_key = r.secret(root, "admin_key", "admin_key");
 }
 
@@ -417,7 +434,8 @@ Result<GatewayConfig> parse_gateway_config(const std::string& yaml, const std::s
     YAML::Node root = YAML::Load(yaml);
     if (!root.IsMap()) return InvalidArgument(source + ": expected a mapping at the top level");
     static const std::set<std::string> sections = {"models", "routes", "default_route", "classifier", "teams", "keys",
-                                                   "admin_key", "admin_key_env", "store", "cache"};
+                                                   "admin_key", "admin_key_env", "store", "cache",
+                                                   "compress_model"};
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>();
       if (sections.count(k)) continue;

@@ -16,6 +16,8 @@
 
 #include <map>
 #include <string>
+
+#include "compress/stages.h"
 #include <vector>
 
 #include "backend/remote_backend.h"
@@ -54,6 +56,7 @@ struct RouteConfig {
   std::vector<std::string> fallbacks;  // tried in order when a stage's model fails before answering
   EscalationPolicy escalate;
   RouteCacheConfig cache;
+  compress::MessageStages stages;      // toon / compress applied to every request (a request's "tern" field overrides)
 };
 
 enum class EmbedderKind { kLexical, kLocal, kRemote };
@@ -75,6 +78,7 @@ struct GatewayConfig {
   EmbedderKind embedder = EmbedderKind::kLexical;
   std::string embedder_model;                      // kLocal: GGUF path; kRemote: model id
   std::string embedder_url, embedder_key;          // kRemote
+  std::string compress_model;                      // scorer of the compress/toon stages: a local model's name or a GGUF path; "": the first local model
 
   const ModelConfig* find_model(const std::string& name) const;
   const RouteConfig* find_route(const std::string& name) const;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "backend/openai_wire.h"
+#include "compress/message_stages.h"
 #include "gateway/gateway_impl.h"
 
 namespace tern::opt {
@@ -62,6 +63,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   // Pipeline steps.
   bool authenticate();
   bool resolve_route();
+  bool apply_stages();
   bool serve_from_cache();
   bool admit();
   void run_stage();
@@ -87,6 +89,7 @@ class Flight : public std::enable_shared_from_this<Flight> {
   Clock::time_point start_;
   int64_t start_ms_;
   json body_;
+  std::string stages_header_;  // "before->after" content tokens when stages ran
   bool stream_ = false, include_usage_ = false;
   RequestFeatures features_;
   const budget::VirtualKey* key_ = nullptr;
@@ -144,7 +147,7 @@ void Flight::run() {
   if (req_.kind == ApiKind::kCompletion && !body_.contains("prompt"))
     return reply_error(400, "'prompt' is required", "invalid_request_error");
   features_ = request_features(body_, req_.tags);
-  if (!authenticate() || !resolve_route()) return;
+  if (!authenticate() || !resolve_route() || !apply_stages()) return;
   sink_->log_field("route", client_model_);
   gw_.metrics.add(gw_.metrics.requests, client_model_);
   if (serve_from_cache()) return;
@@ -203,6 +206,38 @@ bool Flight::resolve_route() {
     reply_error(403, "the key '" + key_->id + "' may not use '" + client_model_ + "'", "permission_denied");
     return false;
   }
+  return true;
+}
+
+// The toon/compress stages (the route's, with the request's "tern" field
+// over them) rewrite the messages before the cache and the models see them;
+// the "tern" field itself never goes upstream.
+bool Flight::apply_stages() {
+  compress::MessageStages st = route_ ? route_->stages : compress::MessageStages{};
+  if (auto t = body_.find("tern"); t != body_.end()) {
+    const std::string err = compress::parse_message_stages(*t, st);
+    if (!err.empty()) {
+      reply_error(400, err, "invalid_request_error");
+      return false;
+    }
+    body_.erase("tern");
+  }
+  if (!st.any() || req_.kind != ApiKind::kChat) return true;
+  if (!gw_.stage_scorer) {
+    reply_error(400, "'tern' stages need a scoring model: this gateway has no compress_model and no local model",
+                "invalid_request_error");
+    return false;
+  }
+  compress::StageReport rep;
+  toon::Json messages = toon::Json::parse(body_["messages"].dump());  // key order kept while rewriting
+  const Status s = compress::apply_message_stages(*gw_.stage_scorer, st, messages, &rep);
+  if (!s.ok()) {
+    reply_error(400, "'tern' stages: " + s.message(), "invalid_request_error");
+    return false;
+  }
+  body_["messages"] = json::parse(messages.dump(-1, ' ', false, toon::Json::error_handler_t::replace));
+  stages_header_ = std::to_string(rep.tokens_before) + "->" + std::to_string(rep.tokens_after);
+  sink_->log_field("stages", stages_header_);
   return true;
 }
 
@@ -634,7 +669,9 @@ void Flight::log_outcome() {
 }
 
 ResponseSink::Headers Flight::headers(const std::string& cache) const {
-  return {{"x-tern-cache", cache}, {"x-tern-route", client_model_}};
+  ResponseSink::Headers h = {{"x-tern-cache", cache}, {"x-tern-route", client_model_}};
+  if (!stages_header_.empty()) h.emplace_back("x-tern-compressed", stages_header_);  // content tokens before->after
+  return h;
 }
 
 void Flight::reply_error(int status, const std::string& message, const std::string& type, int64_t retry_after_ms) {

@@ -118,6 +118,34 @@ Result<std::unique_ptr<Gateway>> make_gateway_with_backends(GatewayConfig config
       g.backends[m.name] = std::move(*b);
     }
   }
+  // The scorer of the toon/compress stages: compress_model (a local model's
+  // name or a GGUF path), else the first local model.
+  Engine* stage_engine = nullptr;
+  auto local_engine = [&](const std::string& name) -> Engine* {
+    auto* lb = dynamic_cast<LocalBackend*>(g.backends[name].get());
+    return lb ? lb->engine() : nullptr;
+  };
+  if (!g.cfg.compress_model.empty()) {
+    if (const ModelConfig* m = g.cfg.find_model(g.cfg.compress_model)) {
+      stage_engine = m->local ? local_engine(m->name) : nullptr;
+      if (!stage_engine)
+        return InvalidArgument("compress_model: '" + m->name + "' is not a local model; name a local model or a GGUF file");
+    } else {
+      EngineOptions eo = options.engine;
+      eo.model_path = g.cfg.compress_model;
+      auto e = Engine::create(eo);
+      if (!e.ok()) return Status(e.status().code(), "compress_model: " + e.status().message());
+      g.stage_engine = std::move(*e);
+      stage_engine = g.stage_engine.get();
+    }
+  } else {
+    for (const auto& m : g.cfg.models)
+      if (m.local && (stage_engine = local_engine(m.name))) break;
+  }
+  if (stage_engine) g.stage_scorer = std::make_unique<compress::EngineScorer>(*stage_engine);
+  for (const auto& r : g.cfg.routes)
+    if (r.stages.any() && !g.stage_scorer)
+      return InvalidArgument("routes." + r.name + ": toon/compress need a scoring model: set compress_model or add a local model");
   for (int i = 0; i < std::max(1, options.io_threads); ++i) g.threads.emplace_back([&g] { g.io.run(); });
   return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
 }

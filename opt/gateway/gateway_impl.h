@@ -17,6 +17,7 @@
 #include "cache/exact_cache.h"
 #include "cache/semantic_cache.h"
 #include "gateway/gateway.h"
+#include "compress/scorer.h"
 #include "route/router.h"
 #include "store/store.h"
 
@@ -51,6 +52,8 @@ struct Gateway::Impl {
   std::unique_ptr<cache::ExactCache> exact;
   std::unique_ptr<Engine> embed_engine;   // cache.embedder kind local
   std::shared_ptr<cache::Embedder> embedder;
+  std::unique_ptr<Engine> stage_engine;   // compress_model given as a GGUF path
+  std::unique_ptr<compress::TokenScorer> stage_scorer;  // scores the toon/compress stages; null: none
   std::unique_ptr<cache::SemanticCache> semantic;
   boost::asio::io_context io;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;

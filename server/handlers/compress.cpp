@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compress/compressor.h"
+#include "compress/message_stages.h"
 #include "handlers/context.h"
 #include "handlers/stages.h"
 #include "openai/format.h"
@@ -20,8 +21,6 @@ namespace tern::server {
 namespace {
 
 using json = nlohmann::json;
-
-bool is_instruction_role(const std::string& r) { return r == "system" || r == "developer"; }
 
 std::optional<ApiError> string_list(const json& body, const char* key, std::vector<std::string>& out) {
   auto it = body.find(key);
@@ -40,48 +39,16 @@ Status apply_stages(Engine& engine, const TernStages& st, std::string& messages_
   toon::Json messages = toon::Json::parse(messages_json, nullptr, false);
   if (messages.is_discarded() || !messages.is_array()) return InvalidArgument("messages must be a JSON array");
   compress::EngineScorer scorer(engine);
-  auto count = [&](std::string_view s) { return scorer.tokenize(s).size(); };
-  auto content_tokens = [&] {
-    int64_t n = 0;
-    for (const auto& m : messages)
-      if (m.is_object() && m.contains("content") && m["content"].is_string())
-        n += static_cast<int64_t>(count(m["content"].get<std::string>()));
-    return n;
-  };
-  StageReport rep;
-  rep.tokens_before = content_tokens();
-  if (st.toon) {
-    toon::StageStats ts;
-    TERN_RETURN_IF_ERROR(toon::rewrite_messages(messages, count, {}, &ts));
-    rep.toon_rewrites = ts.rewritten;
-  }
-  if (st.compress) {
-    size_t last_user = messages.size();
-    for (size_t i = 0; i < messages.size(); ++i)
-      if (messages[i].is_object() && messages[i].value("role", "") == "user") last_user = i;
-    std::vector<compress::Segment> segs;
-    std::vector<size_t> where;  // message index of each segment
-    for (size_t i = 0; i < messages.size(); ++i) {
-      const auto& m = messages[i];
-      if (!m.is_object() || !m.contains("content") || !m["content"].is_string()) continue;
-      const std::string role = m.value("role", "");
-      compress::Role r = compress::Role::kContext;
-      if (is_instruction_role(role)) r = compress::Role::kInstruction;
-      if (i == last_user) r = compress::Role::kQuestion;
-      segs.push_back({m["content"].get<std::string>(), r});
-      where.push_back(i);
-    }
-    compress::CompressOptions o;
-    o.ratio = st.ratio;
-    o.target_tokens = st.target_tokens;
-    o.protect.force = st.force;
-    TERN_ASSIGN_OR_RETURN(compress::CompressResult cr, compress::Compressor(scorer).compress(segs, o));
-    for (size_t k = 0; k < where.size(); ++k) messages[where[k]]["content"] = cr.segments[k].text;
-    rep.compress_ms = cr.ms;
-  }
-  rep.tokens_after = content_tokens();
+  compress::MessageStages ms;
+  ms.toon = st.toon;
+  ms.compress = st.compress;
+  ms.ratio = st.ratio;
+  ms.target_tokens = st.target_tokens;
+  ms.force = st.force;
+  compress::StageReport rep;
+  TERN_RETURN_IF_ERROR(compress::apply_message_stages(scorer, ms, messages, &rep));
   messages_json = messages.dump(-1, ' ', false, toon::Json::error_handler_t::replace);
-  if (report) *report = rep;
+  if (report) *report = {rep.tokens_before, rep.tokens_after, rep.toon_rewrites, rep.compress_ms};
   return Status::Ok();
 }
 

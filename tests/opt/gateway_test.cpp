@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gateway/gateway.h"
+#include "test_assets.h"
 
 namespace tern::opt {
 namespace {
@@ -433,6 +434,87 @@ cache:
   EXPECT_EQ(send(multi)->header("x-tern-cache"), "miss");
   EXPECT_EQ(small_->calls(), 3u);
   EXPECT_NE(gw_->prometheus().find("tern_gateway_cache_total{result=\"semantic\"} 1"), std::string::npos);
+}
+
+// The toon/compress stages: per route and per request ("tern" field), scored
+// by compress_model; the upstream sees the rewritten messages, never "tern".
+TEST_F(GatewayTest, RouteAndRequestStagesRewriteMessagesBeforeTheUpstream) {
+  TERN_REQUIRE_ASSET("models/stories260K.gguf");
+  std::string cfg = kConfig;
+  cfg += "compress_model: '" + test::asset("models/stories260K.gguf") + "'\n";
+  cfg.replace(cfg.find("  safe:"), 0, "  lean:\n    use: small\n    toon: true\n    compress: {ratio: 3, force_tokens: [ORD-10007]}\n");
+  build(cfg, {"ok"});
+  json rows = json::array();
+  for (int i = 0; i < 12; ++i) rows.push_back({{"id", 10000 + i}, {"sku", "SKU-" + std::to_string(i)}, {"qty", i % 5}});
+  std::string story;
+  for (int i = 0; i < 6; ++i)
+    story += "Once upon a time, a little girl named Lily went to the park with her mom and saw a big red ball. ";
+  story += "Her order ORD-10007 arrived on 2025-03-14.";
+  json body = {{"model", "lean"},
+               {"temperature", 0},
+               {"messages", json::array({{{"role", "system"}, {"content", "You are terse."}},
+                                         {{"role", "user"}, {"content", story}},
+                                         {{"role", "tool"}, {"tool_call_id", "c1"}, {"content", rows.dump(2)}},
+                                         {{"role", "user"}, {"content", "Which order arrived?"}}})}};
+  auto a = send(body);
+  ASSERT_EQ(a->status, 200) << a->body;
+  const std::string hdr = a->header("x-tern-compressed");
+  ASSERT_NE(hdr, "");
+  const int64_t before = std::stoll(hdr.substr(0, hdr.find("->"))), after = std::stoll(hdr.substr(hdr.find("->") + 2));
+  EXPECT_LT(after * 2, before) << hdr;
+  json up = small_->last().body;
+  EXPECT_FALSE(up.contains("tern"));
+  const auto& ms = up["messages"];
+  EXPECT_EQ(ms[0]["content"], "You are terse.");                 // the instruction: verbatim
+  EXPECT_EQ(ms[3]["content"], "Which order arrived?");           // the question: verbatim
+  const std::string ctx = ms[1]["content"].get<std::string>(), tool = ms[2]["content"].get<std::string>();
+  EXPECT_LT(ctx.size(), story.size());
+  EXPECT_NE(ctx.find("ORD-10007"), std::string::npos);
+  EXPECT_NE(ctx.find("2025-03-14"), std::string::npos);
+  EXPECT_EQ(tool.find("\"sku\""), std::string::npos) << tool;    // TOON (a table header), not JSON
+  EXPECT_NE(tool.find("SKU-11"), std::string::npos);
+
+  // A request turns the route's stages off; another route gets them per request.
+  json off = body;
+  off["tern"] = {{"toon", false}, {"compress", false}};
+  auto b = send(off);
+  ASSERT_EQ(b->status, 200) << b->body;
+  EXPECT_EQ(small_->last().body["messages"][1]["content"], story);
+  EXPECT_FALSE(small_->last().body.contains("tern"));
+  json on_small = body;
+  on_small["model"] = "small";
+  on_small["tern"] = {{"toon", true}};
+  auto c = send(on_small);
+  ASSERT_EQ(c->status, 200) << c->body;
+  EXPECT_EQ(small_->last().body["messages"][1]["content"], story);  // no compression asked
+  EXPECT_EQ(small_->last().body["messages"][2]["content"].get<std::string>().find("\"sku\""), std::string::npos);
+
+  // Bad stage fields are 400s that name the field.
+  on_small["tern"] = {{"compress", {{"ratio", 0.5}}}};
+  auto d = send(on_small);
+  EXPECT_EQ(d->status, 400);
+  EXPECT_NE(d->body.find("tern.compress.ratio"), std::string::npos) << d->body;
+  on_small["tern"] = {{"shrink", true}};
+  EXPECT_EQ(send(on_small)->status, 400);
+}
+
+TEST_F(GatewayTest, StagesWithoutAScoringModelAreRefused) {
+  // Remote models only: a route asking for stages fails at start-up, a request at run time.
+  std::string cfg = kConfig;
+  cfg.replace(cfg.find("  safe:"), 0, "  lean:\n    use: small\n    toon: true\n");
+  auto parsed = parse_gateway_config(cfg, "test.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  auto g = make_gateway_with_backends(*parsed, {{"small", std::make_shared<ScriptedBackend>("small")},
+                                                {"big", std::make_shared<ScriptedBackend>("big")},
+                                                {"backup", std::make_shared<ScriptedBackend>("backup")}});
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("routes.lean"), std::string::npos) << g.status().message();
+  build(kConfig, {"ok"});
+  auto r = send(chat("small", "hello", {{"tern", {{"compress", true}}}}));
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("scoring model"), std::string::npos) << r->body;
+  // "tern": {} asks for nothing and passes.
+  EXPECT_EQ(send(chat("small", "hello", {{"tern", json::object()}}))->status, 200);
 }
 
 TEST_F(GatewayTest, ModelsListsRoutesAndModels) {
