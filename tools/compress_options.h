@@ -20,11 +20,13 @@ inline void add_compress_options(CLI::App& app, compress::CompressOptions& o, st
       ->check(CLI::NonNegativeNumber);
   app.add_flag("!--no-coarse", o.coarse, "no segment-level selection");
   app.add_flag("!--no-fine", o.fine, "no word-level pruning");
+  app.add_flag("--iterative", o.iterative,
+               "re-score each fine window conditioned on the compressed prefix (LLMLingua's iterative mode; ~1.5x the model work)");
   app.add_option("--condition-tokens", o.condition_tokens,
-                 "compressed-prefix tokens each window is conditioned on")
+                 "--iterative: compressed-prefix tokens each window is conditioned on")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
-  app.add_option("--window-tokens", o.window_tokens, "tokens scored per fine-level window (0: the model's context)")
+  app.add_option("--window-tokens", o.window_tokens, "tokens per scoring call and fine-level window (0: the model's context)")
       ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   app.add_option("--force", o.protect.force, "a string never to drop (repeatable)");
