@@ -2,6 +2,8 @@
 // ModelRunner over a contiguous run of KV blocks.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -35,6 +37,15 @@ inline std::vector<float> run_tokens(ModelRunner& runner, const ContiguousSequen
   Status st = runner.forward(b, logits.data());
   EXPECT_TRUE(st.ok()) << st.message();
   return logits;
+}
+
+// log-softmax of a logits row at `token`, in double (the oracle for scoring).
+inline double direct_logprob(const float* logits, int n, TokenId token) {
+  double mx = logits[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(logits[i]));
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += std::exp(logits[i] - mx);
+  return logits[token] - mx - std::log(sum);
 }
 
 inline TokenId argmax(const float* x, int n) {

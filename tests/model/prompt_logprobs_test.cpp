@@ -41,15 +41,6 @@ GenerationEvent score(Engine& engine, const std::vector<TokenId>& tokens) {
   return col.get(i).last;
 }
 
-// log-softmax of row `logits` at `token`, in double.
-double direct_logprob(const float* logits, int n, TokenId token) {
-  double mx = logits[0];
-  for (int i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(logits[i]));
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(logits[i] - mx);
-  return logits[token] - mx - std::log(sum);
-}
-
 TEST(PromptLogprobsTest, EqualsDirectLogSoftmax) {
   TERN_REQUIRE_ASSET(kModel);
   auto engine = make_engine({});
@@ -74,7 +65,7 @@ TEST(PromptLogprobsTest, EqualsDirectLogSoftmax) {
   const std::vector<float> logits = test::run_tokens(runner, seq, tokens, 0, true);
   double total = 0;
   for (size_t i = 1; i < tokens.size(); ++i) {
-    const double want = direct_logprob(&logits[(i - 1) * c.n_vocab], c.n_vocab, tokens[i]);
+    const double want = test::direct_logprob(&logits[(i - 1) * c.n_vocab], c.n_vocab, tokens[i]);
     EXPECT_NEAR(ev.prompt_logprobs[i], want, 1e-4) << "token " << i;
     EXPECT_LE(ev.prompt_logprobs[i], 0.0f);
     total += want;

@@ -15,14 +15,6 @@ namespace {
 
 constexpr const char* kModel = "models/stories260K.gguf";
 
-double direct_logprob(const float* logits, int n, TokenId token) {
-  double mx = logits[0];
-  for (int i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(logits[i]));
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += std::exp(logits[i] - mx);
-  return logits[token] - mx - std::log(sum);
-}
-
 TEST(ScoreRunnerTest, EqualsModelRunnerLogSoftmax) {
   TERN_REQUIRE_ASSET(kModel);
   auto model = Model::load(test::asset(kModel));
@@ -45,7 +37,7 @@ TEST(ScoreRunnerTest, EqualsModelRunnerLogSoftmax) {
       test::ContiguousSequence seq(kv);
       const std::vector<float> logits = test::run_tokens(runner, seq, tokens, 0, true);
       for (size_t i = 1; i < n; ++i)
-        ASSERT_NEAR(got[i], direct_logprob(&logits[(i - 1) * c.n_vocab], c.n_vocab, tokens[i]), 2e-4)
+        ASSERT_NEAR(got[i], test::direct_logprob(&logits[(i - 1) * c.n_vocab], c.n_vocab, tokens[i]), 2e-4)
             << "n " << n << " token " << i << " packed " << scorer.packed();
     }
   }
