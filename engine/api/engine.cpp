@@ -101,8 +101,8 @@ Engine::Impl::~Impl() {
 
 // ------------------------------------------------------------------ client side
 
-Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_event) {
-  if (!on_event) return InvalidArgument("submit() needs an event callback");
+// A request's checks before it is queued; its prompt tokens.
+Result<std::vector<TokenId>> Engine::Impl::validate(GenerationRequest& r) const {
   std::vector<TokenId> prompt = std::move(r.prompt_tokens);
   if (prompt.empty()) prompt = model_->tokenizer().encode(r.prompt, r.add_special, r.parse_special);
   if (prompt.empty()) return InvalidArgument("the prompt is empty");
@@ -120,13 +120,38 @@ Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_eve
   TERN_RETURN_IF_ERROR(Sampler::validate(r.sampling, info_.n_vocab));
   TERN_RETURN_IF_ERROR(spec_->validate(r.speculative));
   if (r.stop.max_tokens == 0 || r.stop.max_tokens < -1) return InvalidArgument("max_tokens must be positive");
+  return prompt;
+}
+
+Result<RequestId> Engine::Impl::submit(GenerationRequest r, EventCallback on_event) {
+  std::vector<GenerationRequest> one;
+  one.push_back(std::move(r));
+  TERN_ASSIGN_OR_RETURN(std::vector<RequestId> ids, submit_batch(std::move(one), std::move(on_event)));
+  return ids.front();
+}
+
+Result<std::vector<RequestId>> Engine::Impl::submit_batch(std::vector<GenerationRequest> rs, EventCallback on_event) {
+  if (!on_event) return InvalidArgument("submit() needs an event callback");
+  if (rs.empty()) return InvalidArgument("the batch is empty");
+  std::vector<std::vector<TokenId>> prompts;
+  for (size_t i = 0; i < rs.size(); ++i) {
+    Result<std::vector<TokenId>> p = validate(rs[i]);
+    if (!p.ok())
+      return rs.size() == 1 ? p.status()
+                            : Status(p.status().code(), "request " + std::to_string(i) + ": " + p.status().message());
+    prompts.push_back(std::move(*p));
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (static_cast<int64_t>(incoming_.size()) + n_active_ >= options_.max_queue)
+  if (static_cast<int64_t>(incoming_.size()) + n_active_ + static_cast<int64_t>(rs.size()) > options_.max_queue)
     return ResourceExhausted("the request queue is full (" + std::to_string(options_.max_queue) + " requests)");
-  const RequestId id = next_id_++;
-  incoming_.push_back(Pending{id, std::move(prompt), std::move(r), std::move(on_event), Clock::now()});
+  std::vector<RequestId> ids;
+  const Clock::time_point now = Clock::now();
+  for (size_t i = 0; i < rs.size(); ++i) {
+    ids.push_back(next_id_++);
+    incoming_.push_back(Pending{ids.back(), std::move(prompts[i]), std::move(rs[i]), on_event, now});
+  }
   cv_.notify_one();
-  return id;
+  return ids;
 }
 
 void Engine::Impl::cancel(RequestId id) {
@@ -152,15 +177,17 @@ void Engine::Impl::loop() {
       arrived.swap(incoming_);
       n_active_ += static_cast<int32_t>(arrived.size());
     }
+    std::vector<Pending*> scoring;  // scored together: side by side on the compute threads
     for (Pending& p : arrived) {
       if (p.request.want_embedding) {
         embed(p);
       } else if (p.request.want_prompt_logprobs) {
-        score(p);
+        scoring.push_back(&p);
       } else {
         admit(p);
       }
     }
+    if (!scoring.empty()) score(scoring);
     apply_cancels();
     if (sched_->has_work()) step();
     publish_stats();
@@ -431,22 +458,36 @@ void Engine::Impl::finish_prompt_only(Pending& p, GenerationEvent& ev, const Sta
   p.on_event(ev);
 }
 
-// Prompt scoring. Heads up to 256 wide: one ScoreRunner pass. Wider: the
-// prompt runs through a scratch cache in chunks of at
-// most max_batch_tokens, every row's logits wanted; row i's log-softmax at
-// token i+1 is that token's logprob. Chunking bounds the logits buffer to
-// max_batch_tokens x n_vocab whatever the prompt length.
-void Engine::Impl::score(Pending& p) {
-  const int32_t n = static_cast<int32_t>(p.prompt.size());
-  if (model_->config().head_dim <= 256) {  // the dedicated scoring pass (model/score_runner.h)
-    if (!scorer_) scorer_ = std::make_unique<ScoreRunner>(*model_, *pool_);
-    GenerationEvent ev;
-    ev.id = p.id;
-    ev.prompt_logprobs.assign(static_cast<size_t>(n), 0.0f);
-    const Status st = scorer_->score(p.prompt, ev.prompt_logprobs.data());
-    if (!st.ok()) ev.prompt_logprobs.clear();
-    return finish_prompt_only(p, ev, st);
+// Prompt scoring. Heads up to 256 wide: the ScoreRunner, all requests that
+// arrived together in one score_many() (each sequence on one thread when the
+// model is small). Wider: each prompt runs through a scratch cache in chunks
+// of at most max_batch_tokens, every row's logits wanted; row i's
+// log-softmax at token i+1 is that token's logprob. Chunking bounds the
+// logits buffer to max_batch_tokens x n_vocab whatever the prompt length.
+void Engine::Impl::score(const std::vector<Pending*>& ps) {
+  if (model_->config().head_dim > 256) {
+    for (Pending* p : ps) score_chunked(*p);
+    return;
   }
+  if (!scorer_) scorer_ = std::make_unique<ScoreRunner>(*model_, *pool_);
+  std::vector<GenerationEvent> evs(ps.size());
+  std::vector<std::span<const TokenId>> seqs;
+  std::vector<float*> outs;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    evs[i].id = ps[i]->id;
+    evs[i].prompt_logprobs.assign(ps[i]->prompt.size(), 0.0f);
+    seqs.emplace_back(ps[i]->prompt);
+    outs.push_back(evs[i].prompt_logprobs.data());
+  }
+  const std::vector<Status> st = scorer_->score_many(seqs, outs);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (!st[i].ok()) evs[i].prompt_logprobs.clear();
+    finish_prompt_only(*ps[i], evs[i], st[i]);
+  }
+}
+
+void Engine::Impl::score_chunked(Pending& p) {
+  const int32_t n = static_cast<int32_t>(p.prompt.size());
   const int bs = options_.block_size;
   const int need_blocks = (n + bs - 1) / bs;
   ModelRunner& runner = scratch(scratch_, n, KvType::kF32);
@@ -511,6 +552,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
 
 Result<RequestId> Engine::submit(GenerationRequest request, EventCallback on_event) {
   return impl_->submit(std::move(request), std::move(on_event));
+}
+Result<std::vector<RequestId>> Engine::submit_batch(std::vector<GenerationRequest> requests, EventCallback on_event) {
+  return impl_->submit_batch(std::move(requests), std::move(on_event));
 }
 void Engine::cancel(RequestId id) { impl_->cancel(id); }
 EngineStats Engine::stats() const { return impl_->stats(); }

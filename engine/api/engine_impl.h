@@ -32,6 +32,7 @@ class Engine::Impl {
   ~Impl();
 
   Result<RequestId> submit(GenerationRequest request, EventCallback on_event);
+  Result<std::vector<RequestId>> submit_batch(std::vector<GenerationRequest> requests, EventCallback on_event);
   void cancel(RequestId id);
   EngineStats stats() const;
   const ModelInfo& model_info() const { return info_; }
@@ -65,7 +66,9 @@ class Engine::Impl {
   void apply_cancels();
   void step();
   void embed(Pending& p);
-  void score(Pending& p);
+  Result<std::vector<TokenId>> validate(GenerationRequest& r) const;
+  void score(const std::vector<Pending*>& ps);
+  void score_chunked(Pending& p);
   void finish_prompt_only(Pending& p, GenerationEvent& ev, const Status& st);
   // A cache outside the pool for requests that generate nothing, and its runner.
   struct Scratch {

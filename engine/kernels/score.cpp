@@ -77,6 +77,16 @@ PanelMatrix pack_panels(const std::vector<WeightView>& parts) {
   return P;
 }
 
+namespace {
+void gemm_range(const PanelMatrix& W, const float* X, int64_t t0, int64_t t1, int64_t p0, int64_t p1, float* Y) {
+  switch (kIsa) {
+    case ScoreIsa::kAvx512: return avx512::gemm_panels_range(W, X, t0, t1, p0, p1, Y);
+    case ScoreIsa::kAvx2: return avx2::gemm_panels_range(W, X, t0, t1, p0, p1, Y);
+    case ScoreIsa::kBase: return base::gemm_panels_range(W, X, t0, t1, p0, p1, Y);
+  }
+}
+}  // namespace
+
 // Jobs: token blocks of 64 x panel pairs, so that both threads get work when
 // the matrix has few rows (64-wide models) or the batch few tokens.
 void gemm_panels(ThreadPool& pool, const PanelMatrix& W, const float* X, int64_t n_tok, float* Y) {
@@ -86,15 +96,17 @@ void gemm_panels(ThreadPool& pool, const PanelMatrix& W, const float* X, int64_t
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t0 = (job / pp) * kTokBlock, t1 = std::min(n_tok, t0 + kTokBlock);
       const int64_t p0 = (job % pp) * 2, p1 = std::min(W.panels(), p0 + 2);
-      switch (kIsa) {
-        case ScoreIsa::kAvx512: avx512::gemm_panels_range(W, X, t0, t1, p0, p1, Y); break;
-        case ScoreIsa::kAvx2: avx2::gemm_panels_range(W, X, t0, t1, p0, p1, Y); break;
-        case ScoreIsa::kBase: base::gemm_panels_range(W, X, t0, t1, p0, p1, Y); break;
-      }
+      gemm_range(W, X, t0, t1, p0, p1, Y);
     }
   };
   if (tb * pp == 1) return run(0, 1, 0);
   pool.parallel_for(tb * pp, 1, run);
+}
+
+// Token blocks of 64, all panels of each: the block's activations stay in L1.
+void gemm_panels(const PanelMatrix& W, const float* X, int64_t n_tok, float* Y) {
+  constexpr int64_t kTokBlock = 64;
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kTokBlock) gemm_range(W, X, t0, std::min(n_tok, t0 + kTokBlock), 0, W.panels(), Y);
 }
 
 void gemm_panels_ref(const PanelMatrix& W, const float* X, int64_t n_tok, float* Y) {

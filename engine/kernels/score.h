@@ -47,6 +47,8 @@ PanelMatrix pack_panels(const std::vector<WeightView>& parts);
 // Y [n_tok, W.rows] = X [n_tok, W.cols] @ W^T; strides are cols and rows.
 // Parallel over (token block, panel pair); one region.
 void gemm_panels(ThreadPool& pool, const PanelMatrix& W, const float* X, int64_t n_tok, float* Y);
+// The same on the calling thread alone (one sequence per thread: ScoreRunner::score_many).
+void gemm_panels(const PanelMatrix& W, const float* X, int64_t n_tok, float* Y);
 void gemm_panels_ref(const PanelMatrix& W, const float* X, int64_t n_tok, float* Y);
 
 // Causal attention of one head for query rows [r0, r1) at positions r0..r1-1

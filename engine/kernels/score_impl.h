@@ -15,6 +15,10 @@
 
 #include "kernels/score.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace tern::kernels::TERN_SCORE_ISA {
 namespace {
 
@@ -30,7 +34,11 @@ inline vf load(const float* p) {
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 inline vf splat(float x) { return vf{} + x; }
 inline vf select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+#if defined(__AVX512F__)
+inline vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
+#else
 inline vf vmax(vf a, vf b) { return select(a > b, a, b); }
+#endif
 typedef float vf8 __attribute__((vector_size(32)));
 typedef float vf4 __attribute__((vector_size(16)));
 inline float hsum(vf v) {  // pairwise: 16 -> 8 -> 4 -> 1
@@ -65,6 +73,27 @@ inline vf vexp(vf x) {
   p = p * (r * r) + r + splat(1.0f);
   const vi bits = (__builtin_convertvector(n, vi) + 127) << 23;
   return select(under, splat(0.0f), p * (vf)bits);
+}
+
+// 2^x for x <= 0 (attention weights with scores in log2 units): exactly 0
+// below -126 and at -inf. 2^x = 2^n * 2^f, n = round(x), |f| <= 1/2, 2^f by
+// a degree-5 polynomial (Chebyshev nodes; relative error < 2.4e-7 in f32).
+// AVX-512: 2^n by vscalefps, 10 instructions in all; elsewhere vexp(x ln 2).
+inline vf vexp2_neg(vf x) {
+#if defined(__AVX512F__)
+  x = vmax(x, splat(-200.0f));  // scalef(p, -200) underflows to exactly 0
+  const vf n = (vf)_mm512_roundscale_ps((__m512)x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const vf f = x - n;
+  vf p = splat(1.3390863314e-3f);
+  p = p * f + splat(9.6760317683e-3f);
+  p = p * f + splat(5.5503569543e-2f);
+  p = p * f + splat(2.4022106826e-1f);
+  p = p * f + splat(6.9314718246e-1f);
+  p = p * f + splat(1.0000001192e+0f);
+  return (vf)_mm512_scalef_ps((__m512)p, (__m512)n);
+#else
+  return vexp(x * splat(0.693147180559945309f));
+#endif
 }
 
 // Y[t, 16 p0 + i] for NT tokens and NP (1 or 2) panels.
@@ -117,18 +146,24 @@ inline void gemm_tokens(const float* P, int64_t cols, const float* X, int64_t nt
   }
 }
 
-// NR query rows r..r+NR-1 of one head (see attend_causal).
-template <int NR>
+// NR query rows r..r+NR-1 of one head (see attend_causal); HD > 0: head_dim
+// known at compile time (loops unrolled, q in broadcast operands), 0: hd.
+template <int NR, int HD>
 inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float* kt, const float* vt, int64_t kv_stride,
-                        int hd, float scale, float* out, int64_t out_stride, float* s) {
+                        int hd_rt, float scale, float* out, int64_t out_stride, float* s) {
+  const int hd = HD > 0 ? HD : hd_rt;
   const int64_t n_keys = r + NR;                // the last row sees keys 0..r+NR-1
   const int64_t nb = (n_keys + kW - 1) / kW;    // key blocks
-  float qs[NR][256];
+  // Scores in log2 units: q is scaled by scale * log2(e), weights are 2^(s - max).
+  float qs[NR][HD > 0 ? HD : 256];
+  const float qscale = scale * 1.44269504088896341f;
   for (int i = 0; i < NR; ++i)
-    for (int d = 0; d < hd; ++d) qs[i][d] = q[(r + i) * q_stride + d] * scale;
+    for (int d = 0; d < hd; ++d) qs[i][d] = q[(r + i) * q_stride + d] * qscale;
+  const vi lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const vf ninf = splat(-std::numeric_limits<float>::infinity());
   // Scores, 16 keys per vector.
   vf m[NR];
-  for (int i = 0; i < NR; ++i) m[i] = splat(-std::numeric_limits<float>::infinity());
+  for (int i = 0; i < NR; ++i) m[i] = ninf;
   for (int64_t b = 0; b < nb; ++b) {
     vf acc[NR];
     for (int i = 0; i < NR; ++i) acc[i] = vf{};
@@ -137,10 +172,8 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
       for (int i = 0; i < NR; ++i) acc[i] = k * splat(qs[i][d]) + acc[i];
     }
     for (int i = 0; i < NR; ++i) {
-      if ((b + 1) * kW > r + i + 1) {  // block crosses the causal edge of row r+i
-        for (int j = 0; j < kW; ++j)
-          if (b * kW + j > r + i) acc[i][j] = -std::numeric_limits<float>::infinity();
-      }
+      const int64_t past = r + i - b * kW;  // lanes above `past` are keys after row r+i
+      if (past < kW - 1) acc[i] = select(lane > static_cast<int32_t>(past), ninf, acc[i]);
       store(s + i * kv_stride + b * kW, acc[i]);
       m[i] = vmax(m[i], acc[i]);
     }
@@ -152,7 +185,7 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
     vf sum = vf{};
     float* si = s + i * kv_stride;
     for (int64_t b = 0; b < nb; ++b) {
-      const vf e = vexp(load(si + b * kW) - mx);
+      const vf e = vexp2_neg(load(si + b * kW) - mx);
       store(si + b * kW, e);
       sum += e;
     }
@@ -187,6 +220,14 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
   }
 }
 
+template <int HD>
+inline void attend_range(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,
+                         int64_t kv_stride, int hd, float scale, float* out, int64_t out_stride, float* scratch) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) attend_rows<4, HD>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+  for (; r < r1; ++r) attend_rows<1, HD>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+}
+
 }  // namespace
 
 void gemm_panels_range(const PanelMatrix& W, const float* X, int64_t t0, int64_t t1, int64_t p0, int64_t p1, float* Y) {
@@ -200,9 +241,13 @@ void gemm_panels_range(const PanelMatrix& W, const float* X, int64_t t0, int64_t
 
 void attend_causal(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,
                    int64_t kv_stride, int hd, float scale, float* out, int64_t out_stride, float* scratch) {
-  int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) attend_rows<4>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
-  for (; r < r1; ++r) attend_rows<1>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+  switch (hd) {  // the head widths of small Llamas, unrolled; any other at run time
+    case 8: return attend_range<8>(q, q_stride, r0, r1, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+    case 16: return attend_range<16>(q, q_stride, r0, r1, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+    case 32: return attend_range<32>(q, q_stride, r0, r1, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+    case 64: return attend_range<64>(q, q_stride, r0, r1, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+    default: return attend_range<0>(q, q_stride, r0, r1, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+  }
 }
 
 void silu_mul(const float* g, const float* u, float* y, int64_t n) {

@@ -1,6 +1,7 @@
 #include "model/score_runner.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -40,87 +41,125 @@ ScoreRunner::ScoreRunner(const Model& model, ThreadPool& pool, int64_t max_packe
   packed_ = packable && bytes <= max_packed_bytes;
   if (packed_)
     for (Linear& lin : lin_) lin.panels = kernels::pack_panels(lin.parts);
-  attn_scratch_.resize(static_cast<size_t>(pool.size()));
+  work_.resize(static_cast<size_t>(pool.size()));
+  work_[0].attn.resize(static_cast<size_t>(pool.size()));
+  for (size_t i = 1; i < work_.size(); ++i) work_[i].attn.resize(1);
 }
 
-// y [n, w.rows] = x [n, cols] @ w^T
-void ScoreRunner::apply(const Linear& w, const float* x, int64_t n, float* y) {
-  if (packed_) return kernels::gemm_panels(pool_, w.panels, x, n, y);
-  if (w.parts.size() == 1) return kernels::matmul(pool_, w.parts.front(), x, n, y);
+// y [n, lin.rows] = x [n, cols] @ lin^T
+void ScoreRunner::apply(Work& w, ThreadPool* pool, const Linear& lin, const float* x, int64_t n, float* y) {
+  if (packed_) {
+    if (pool) return kernels::gemm_panels(*pool, lin.panels, x, n, y);
+    return kernels::gemm_panels(lin.panels, x, n, y);
+  }
+  // Unpacked weights run only in score() (score_many() takes them one by one with the pool).
+  if (lin.parts.size() == 1) return kernels::matmul(*pool, lin.parts.front(), x, n, y);
   int64_t col = 0;
-  for (const kernels::WeightView& part : w.parts) {  // each part alone, then into its columns
-    grow(part_, n * part.rows);
-    kernels::matmul(pool_, part, x, n, part_.data());
+  for (const kernels::WeightView& part : lin.parts) {  // each part alone, then into its columns
+    grow(w.part, n * part.rows);
+    kernels::matmul(*pool, part, x, n, w.part.data());
     for (int64_t t = 0; t < n; ++t)
-      std::memcpy(y + t * w.rows + col, &part_[t * part.rows], sizeof(float) * static_cast<size_t>(part.rows));
+      std::memcpy(y + t * lin.rows + col, &w.part[t * part.rows], sizeof(float) * static_cast<size_t>(part.rows));
     col += part.rows;
   }
 }
 
-void ScoreRunner::for_rows(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ScoreRunner::for_rows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   // Chunks of 16 rows: the 16 columns of K^T / V^T they write fill whole
   // cache lines, which two threads must not share.
-  if (n < 32 || pool_.size() == 1) return fn(0, n);
-  pool_.parallel_for(n, 16, [&](int64_t b, int64_t e, int) { fn(b, e); });
+  if (!pool || n < 32 || pool->size() == 1) return fn(0, n);
+  pool->parallel_for(n, 16, [&](int64_t b, int64_t e, int) { fn(b, e); });
 }
 
-Status ScoreRunner::score(std::span<const TokenId> tokens, float* logprobs) {
+Status ScoreRunner::check(std::span<const TokenId> tokens) const {
   const ModelConfig& c = model_.config();
-  const ModelWeights& w = model_.weights();
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  if (n == 0) return InvalidArgument("empty sequence");
+  if (tokens.empty()) return InvalidArgument("empty sequence");
   if (c.head_dim > 256) return Unimplemented("prompt scoring supports head_dim up to 256");
   for (TokenId t : tokens)
     if (t < 0 || t >= c.n_vocab) return InvalidArgument("token id " + std::to_string(t) + " is out of range");
+  return Status::Ok();
+}
+
+Status ScoreRunner::score(std::span<const TokenId> tokens, float* logprobs) {
+  TERN_RETURN_IF_ERROR(check(tokens));
+  run(work_[0], &pool_, tokens, logprobs);
+  return Status::Ok();
+}
+
+std::vector<Status> ScoreRunner::score_many(std::span<const std::span<const TokenId>> seqs, std::span<float* const> out) {
+  std::vector<Status> st(seqs.size());
+  std::vector<size_t> order;  // the checked sequences, longest first
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    st[i] = check(seqs[i]);
+    if (st[i].ok()) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seqs[a].size() > seqs[b].size(); });
+  if (!packed_ || pool_.size() == 1 || order.size() < 2) {
+    for (size_t i : order) run(work_[0], &pool_, seqs[i], out[i]);
+    return st;
+  }
+  // Threads claim sequences from a shared counter; a worker the OS has not
+  // scheduled joins late or not at all (run_shared), never delaying the caller.
+  std::atomic<size_t> next{0};
+  pool_.run_shared([&](int ti, int) {
+    for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < order.size();)
+      run(work_[static_cast<size_t>(ti)], nullptr, seqs[order[k]], out[order[k]]);
+  });
+  return st;
+}
+
+void ScoreRunner::run(Work& wk, ThreadPool* pool, std::span<const TokenId> tokens, float* logprobs) {
+  const ModelConfig& c = model_.config();
+  const ModelWeights& w = model_.weights();
+  const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t stride = (n + 15) / 16 * 16;
-  grow(x_, n * c.dim);
-  grow(xb_, n * c.dim);
-  grow(qkv_, n * (c.q_dim() + 2 * c.kv_dim()));
-  grow(att_, n * c.q_dim());
-  grow(gu_, n * 2 * c.ffn_dim);
-  grow(hb_, n * c.ffn_dim);
-  kt_.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);  // columns past n stay 0
-  vt_.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);
-  for (auto& s : attn_scratch_) grow(s, 4 * stride);
+  grow(wk.x, n * c.dim);
+  grow(wk.xb, n * c.dim);
+  grow(wk.qkv, n * (c.q_dim() + 2 * c.kv_dim()));
+  grow(wk.att, n * c.q_dim());
+  grow(wk.gu, n * 2 * c.ffn_dim);
+  grow(wk.hb, n * c.ffn_dim);
+  wk.kt.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);  // columns past n stay 0
+  wk.vt.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);
+  for (auto& s : wk.attn) grow(s, 4 * stride);
 
   // x[t] = token_embd[tokens[t]]        [n, dim]
   const int64_t emb_row = row_bytes(w.token_embd.type, c.dim);
   const kernels::RopeParams rp{c.n_rot, c.rope_base, c.rope_freq_scale, c.rope_neox, w.rope_freqs};
   const int64_t half = c.n_rot / 2;
-  grow(rope_cos_, n * half);
-  grow(rope_sin_, n * half);
-  for_rows(n, [&](int64_t t0, int64_t t1) {
+  grow(wk.rope_cos, n * half);
+  grow(wk.rope_sin, n * half);
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       kernels::dequantize_row(w.token_embd.type, static_cast<const uint8_t*>(w.token_embd.data) + tokens[t] * emb_row,
-                              &x_[t * c.dim], c.dim);
-      kernels::rope_table(t, rp, &rope_cos_[t * half], &rope_sin_[t * half]);
+                              &wk.x[t * c.dim], c.dim);
+      kernels::rope_table(t, rp, &wk.rope_cos[t * half], &wk.rope_sin[t * half]);
     }
   });
-  for (int l = 0; l < c.n_layers; ++l) layer(l, n, stride);
+  for (int l = 0; l < c.n_layers; ++l) layer(wk, pool, l, n, stride);
 
   // logprobs[t + 1] = logits[t][tokens[t + 1]] - logsumexp(logits[t]), in
   // chunks of rows; the last token predicts nothing scored.
   logprobs[0] = 0.0f;
   const int64_t vocab = c.n_vocab;
-  grow(logits_, kLogitRows * vocab);
+  grow(wk.logits, kLogitRows * vocab);
   for (int64_t t0 = 0; t0 < n - 1; t0 += kLogitRows) {
     const int64_t len = std::min(kLogitRows, n - 1 - t0);
     for (int64_t i = 0; i < len; ++i)
-      kernels::rmsnorm(&x_[(t0 + i) * c.dim], w.output_norm, &xb_[i * c.dim], c.dim, c.rms_eps);
-    apply(lin_.back(), xb_.data(), len, logits_.data());
+      kernels::rmsnorm(&wk.x[(t0 + i) * c.dim], w.output_norm, &wk.xb[i * c.dim], c.dim, c.rms_eps);
+    apply(wk, pool, lin_.back(), wk.xb.data(), len, wk.logits.data());
     auto reduce = [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
-        const float* row = &logits_[i * vocab];
+        const float* row = &wk.logits[i * vocab];
         logprobs[t0 + i + 1] = row[tokens[t0 + i + 1]] - kernels::logsumexp(row, vocab);
       }
     };
-    if (vocab >= 8192) pool_.parallel_for(len, 1, reduce);
+    if (pool && vocab >= 8192) pool->parallel_for(len, 1, reduce);
     else reduce(0, len, 0);
   }
-  return Status::Ok();
 }
 
-void ScoreRunner::layer(int l, int64_t n, int64_t stride) {
+void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t stride) {
   const ModelConfig& c = model_.config();
   const LayerWeights& L = model_.weights().layers[static_cast<size_t>(l)];
   const Linear* lin = &lin_[static_cast<size_t>(l) * 4];
@@ -130,13 +169,13 @@ void ScoreRunner::layer(int l, int64_t n, int64_t stride) {
   const int64_t half = c.n_rot / 2;
 
   // xb = rmsnorm(x); [q | k | v] = xb @ [Wq; Wk; Wv] (+ bias); rope; K^T, V^T.
-  for_rows(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&x_[t * dim], L.attn_norm, &xb_[t * dim], dim, c.rms_eps);
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&wk.x[t * dim], L.attn_norm, &wk.xb[t * dim], dim, c.rms_eps);
   });
-  apply(lin[0], xb_.data(), n, qkv_.data());  // [n, q_dim + 2 kv_dim]
-  for_rows(n, [&](int64_t t0, int64_t t1) {
+  apply(wk, pool, lin[0], wk.xb.data(), n, wk.qkv.data());  // [n, q_dim + 2 kv_dim]
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      float* q = &qkv_[t * qkv];
+      float* q = &wk.qkv[t * qkv];
       float* k = q + qd;
       float* v = k + kvd;
       if (L.bq) {
@@ -144,13 +183,13 @@ void ScoreRunner::layer(int l, int64_t n, int64_t stride) {
         kernels::add(k, L.bk, kvd);
         kernels::add(v, L.bv, kvd);
       }
-      const float* cs = &rope_cos_[t * half];
-      const float* sn = &rope_sin_[t * half];
+      const float* cs = &wk.rope_cos[t * half];
+      const float* sn = &wk.rope_sin[t * half];
       for (int h = 0; h < c.n_heads; ++h) kernels::rope_apply(q + h * hd, cs, sn, rp);
       for (int h = 0; h < c.n_kv_heads; ++h) kernels::rope_apply(k + h * hd, cs, sn, rp);
       for (int64_t e = 0; e < kvd; ++e) {  // e = g * hd + d
-        kt_[e * stride + t] = k[e];
-        vt_[e * stride + t] = v[e];
+        wk.kt[e * stride + t] = k[e];
+        wk.vt[e * stride + t] = v[e];
       }
     }
   });
@@ -163,36 +202,36 @@ void ScoreRunner::layer(int l, int64_t n, int64_t stride) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
   auto attend = [&](int ti, int nt) {
-    float* scratch = attn_scratch_[static_cast<size_t>(ti)].data();
+    float* scratch = wk.attn[static_cast<size_t>(ti)].data();
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t m = b % (2 * nt);
       if (m != ti && m != 2 * nt - 1 - ti) continue;
       const int64_t r0 = b * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
       for (int h = 0; h < c.n_heads; ++h) {
         const int g = h / group;
-        kernels::attend_causal(&qkv_[h * hd], qkv, r0, r1, &kt_[g * hd * stride], &vt_[g * hd * stride], stride,
-                               static_cast<int>(hd), scale, &att_[h * hd], qd, scratch);
+        kernels::attend_causal(&wk.qkv[h * hd], qkv, r0, r1, &wk.kt[g * hd * stride], &wk.vt[g * hd * stride], stride,
+                               static_cast<int>(hd), scale, &wk.att[h * hd], qd, scratch);
       }
     }
   };
-  if (blocks == 1 || pool_.size() == 1) attend(0, 1);
-  else pool_.run(attend);
-  apply(lin[1], att_.data(), n, xb_.data());  // [n, dim]
+  if (blocks == 1 || !pool || pool->size() == 1) attend(0, 1);
+  else pool->run(attend);
+  apply(wk, pool, lin[1], wk.att.data(), n, wk.xb.data());  // [n, dim]
 
   // x += xb; xb = rmsnorm(x); [g | u] = xb @ [W_gate; W_up]; x += silu(g) * u @ W_down^T.
-  for_rows(n, [&](int64_t t0, int64_t t1) {
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      kernels::add(&x_[t * dim], &xb_[t * dim], dim);
-      kernels::rmsnorm(&x_[t * dim], L.ffn_norm, &xb_[t * dim], dim, c.rms_eps);
+      kernels::add(&wk.x[t * dim], &wk.xb[t * dim], dim);
+      kernels::rmsnorm(&wk.x[t * dim], L.ffn_norm, &wk.xb[t * dim], dim, c.rms_eps);
     }
   });
-  apply(lin[2], xb_.data(), n, gu_.data());  // [n, 2 ffn]
-  for_rows(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::silu_mul(&gu_[t * 2 * ffn], &gu_[t * 2 * ffn + ffn], &hb_[t * ffn], ffn);
+  apply(wk, pool, lin[2], wk.xb.data(), n, wk.gu.data());  // [n, 2 ffn]
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::silu_mul(&wk.gu[t * 2 * ffn], &wk.gu[t * 2 * ffn + ffn], &wk.hb[t * ffn], ffn);
   });
-  apply(lin[3], hb_.data(), n, xb_.data());  // [n, dim]
-  for_rows(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::add(&x_[t * dim], &xb_[t * dim], dim);
+  apply(wk, pool, lin[3], wk.hb.data(), n, wk.xb.data());  // [n, dim]
+  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) kernels::add(&wk.x[t * dim], &wk.xb[t * dim], dim);
   });
 }
 

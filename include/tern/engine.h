@@ -156,6 +156,12 @@ class Engine {
   // sampling parameters or a full queue; otherwise events follow on the
   // engine thread. on_event must not be empty.
   Result<RequestId> submit(GenerationRequest request, EventCallback on_event);
+  // Queue several requests at once, all or none (the first bad one's error,
+  // naming its index). The engine thread picks them up together: prompt-
+  // scoring requests in one batch run side by side, each sequence on one
+  // compute thread, which on small models is close to n_threads x faster
+  // than one after the other. Events carry each request's id.
+  Result<std::vector<RequestId>> submit_batch(std::vector<GenerationRequest> requests, EventCallback on_event);
   // Stop a request at its next step; its blocks return to the pool and its
   // callback receives a final event with FinishReason::kCancelled. Unknown
   // or finished ids are ignored.

@@ -262,22 +262,25 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
                                   : static_cast<int64_t>(std::ceil(static_cast<double>(r.tokens_before) / o.ratio));
   const int64_t ctx_budget = std::max<int64_t>(0, r.budget - fixed);
 
-  // The scoring pass: per-token logprobs of a token run scored alone, in
-  // windows that each start from BOS; NaN where a token has no context
-  // (a window's first token when the model has no BOS).
-  auto score_alone = [&](const std::vector<TokenId>& toks) -> Result<std::vector<float>> {
-    std::vector<float> out(toks.size(), std::numeric_limits<float>::quiet_NaN());
-    const size_t chunk = static_cast<size_t>(window);
+  // The scoring pass: a token run is scored alone, in windows that each
+  // start from BOS; all windows of all segments go to the model in one
+  // batch. place() gathers one run's logprobs from its windows, NaN where a
+  // token has no context (a window's first token when the model has no BOS).
+  const size_t chunk = static_cast<size_t>(window);
+  auto windows = [&](const std::vector<TokenId>& toks, std::vector<std::vector<TokenId>>& ins) {
     for (size_t start = 0; start < toks.size(); start += chunk) {
-      std::vector<TokenId> in;
+      std::vector<TokenId>& in = ins.emplace_back();
       if (bos_len) in.push_back(scorer_.bos());
       in.insert(in.end(), toks.begin() + static_cast<ptrdiff_t>(start),
                 toks.begin() + static_cast<ptrdiff_t>(std::min(toks.size(), start + chunk)));
-      TERN_ASSIGN_OR_RETURN(std::vector<float> lp, scorer_.logprobs(in));
       ++r.model_calls;
       r.scored_tokens += static_cast<int64_t>(in.size());
-      for (size_t k = 1; k < lp.size(); ++k) out[start + k - static_cast<size_t>(bos_len)] = lp[k];  // in[k] is toks[start + k - bos_len]
     }
+  };
+  auto place = [&](size_t n, const std::vector<std::vector<float>>& lps, size_t& w) {
+    std::vector<float> out(n, std::numeric_limits<float>::quiet_NaN());
+    for (size_t start = 0; start < n; start += chunk, ++w)
+      for (size_t k = 1; k < lps[w].size(); ++k) out[start + k - static_cast<size_t>(bos_len)] = lps[w][k];  // in[k] is toks[start + k - bos_len]
     return out;
   };
   auto mean_info = [](const float* lp, size_t n) {
@@ -303,11 +306,16 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
       compressible += prep[i].compressible_tokens;
     }
   const bool coarse = o.coarse && ctx.size() >= 2 && compressible > ctx_budget;
-  if (compressible > ctx_budget && (coarse || (o.fine && !o.iterative)))
+  if (compressible > ctx_budget && (coarse || (o.fine && !o.iterative))) {
+    std::vector<std::vector<TokenId>> ins;
+    for (size_t i : ctx) windows(prep[i].tokens, ins);
+    TERN_ASSIGN_OR_RETURN(std::vector<std::vector<float>> lps, scorer_.logprobs_many(ins));
+    size_t w = 0;
     for (size_t i : ctx) {
-      TERN_ASSIGN_OR_RETURN(seg_lp[i], score_alone(prep[i].tokens));
+      seg_lp[i] = place(prep[i].tokens.size(), lps, w);
       seg_info[i] = mean_info(seg_lp[i].data(), seg_lp[i].size());
     }
+  }
   if (coarse) {
     std::vector<double> score;
     std::vector<int64_t> tokens;

@@ -89,7 +89,7 @@ struct CompressResult {
   int64_t protected_tokens = 0;   // tokens in protected spans and kept-verbatim segments
   std::vector<std::string> protected_spans;  // the text of every protected span found (kept verbatim)
   int64_t scored_tokens = 0;      // tokens run through the scoring model (incl. conditioning)
-  int32_t model_calls = 0;
+  int32_t model_calls = 0;        // sequences scored (windows; a batch counts each)
   double ms = 0;                  // wall time of compress()
   double ratio() const { return tokens_after > 0 ? static_cast<double>(tokens_before) / tokens_after : 0.0; }
 };

@@ -1,4 +1,7 @@
-#include <future>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include "compress/scorer.h"
 
@@ -18,20 +21,41 @@ std::string EngineScorer::piece(TokenId token) const { return engine_.token_text
 int32_t EngineScorer::max_tokens() const { return engine_.model_info().n_ctx; }
 
 Result<std::vector<float>> EngineScorer::logprobs(const std::vector<TokenId>& tokens) {
-  GenerationRequest r;
-  r.prompt_tokens = tokens;
-  r.want_prompt_logprobs = true;
-  // The callback runs once (scoring requests have a single, final event).
-  auto done = std::make_shared<std::promise<GenerationEvent>>();
-  std::future<GenerationEvent> result = done->get_future();
-  auto id = engine_.submit(std::move(r), [done](const GenerationEvent& ev) {
-    if (ev.finished) done->set_value(ev);
-  });
-  if (!id.ok()) return id.status();
-  GenerationEvent ev = result.get();
-  if (ev.finish_reason == FinishReason::kError) return ev.error;
-  if (ev.finish_reason != FinishReason::kStop) return Status(StatusCode::kCancelled, "prompt scoring was cancelled");
-  return std::move(ev.prompt_logprobs);
+  TERN_ASSIGN_OR_RETURN(std::vector<std::vector<float>> out, logprobs_many({tokens}));
+  return std::move(out.front());
+}
+
+// One submit_batch(): the engine thread takes the sequences together and
+// scores them side by side. Each request has a single, final event.
+Result<std::vector<std::vector<float>>> EngineScorer::logprobs_many(const std::vector<std::vector<TokenId>>& seqs) {
+  if (seqs.empty()) return std::vector<std::vector<float>>{};
+  std::vector<GenerationRequest> rs(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    rs[i].prompt_tokens = seqs[i];
+    rs[i].want_prompt_logprobs = true;
+  }
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unordered_map<RequestId, GenerationEvent> done;
+  };
+  auto sh = std::make_shared<Shared>();
+  TERN_ASSIGN_OR_RETURN(std::vector<RequestId> ids, engine_.submit_batch(std::move(rs), [sh](const GenerationEvent& ev) {
+    if (!ev.finished) return;
+    std::lock_guard<std::mutex> lock(sh->mu);
+    sh->done.emplace(ev.id, ev);
+    sh->cv.notify_one();
+  }));
+  std::unique_lock<std::mutex> lock(sh->mu);
+  sh->cv.wait(lock, [&] { return sh->done.size() == ids.size(); });
+  std::vector<std::vector<float>> out;
+  for (RequestId id : ids) {
+    GenerationEvent& ev = sh->done.at(id);
+    if (ev.finish_reason == FinishReason::kError) return ev.error;
+    if (ev.finish_reason != FinishReason::kStop) return Status(StatusCode::kCancelled, "prompt scoring was cancelled");
+    out.push_back(std::move(ev.prompt_logprobs));
+  }
+  return out;
 }
 
 }  // namespace tern::compress

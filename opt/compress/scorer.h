@@ -34,6 +34,16 @@ class TokenScorer {
   // Entry i: log P(tokens[i] | tokens[0..i-1]); entry 0 is 0. Fails on an
   // empty or over-long sequence or when the model fails.
   virtual Result<std::vector<float>> logprobs(const std::vector<TokenId>& tokens) = 0;
+  // logprobs() of several sequences, which may run side by side (the engine
+  // scores a batch with each sequence on one thread). Fails if any fails.
+  virtual Result<std::vector<std::vector<float>>> logprobs_many(const std::vector<std::vector<TokenId>>& seqs) {
+    std::vector<std::vector<float>> out;
+    for (const std::vector<TokenId>& s : seqs) {
+      TERN_ASSIGN_OR_RETURN(std::vector<float> lp, logprobs(s));
+      out.push_back(std::move(lp));
+    }
+    return out;
+  }
 };
 
 // A TokenScorer over a loaded engine (not owned; it must outlive the scorer).
@@ -45,6 +55,7 @@ class EngineScorer final : public TokenScorer {
   int32_t max_tokens() const override;
   TokenId bos() const override { return bos_; }
   Result<std::vector<float>> logprobs(const std::vector<TokenId>& tokens) override;
+  Result<std::vector<std::vector<float>>> logprobs_many(const std::vector<std::vector<TokenId>>& seqs) override;
 
  private:
   Engine& engine_;

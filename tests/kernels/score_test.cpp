@@ -64,7 +64,7 @@ TEST_P(ScoreKernelsTest, PackedGemmReadsQuantizedWeights) {
 }
 
 TEST_P(ScoreKernelsTest, CausalAttentionMatchesReference) {
-  for (int hd : {8, 64, 128}) {
+  for (int hd : {8, 12, 16, 32, 64, 128}) {
     for (int64_t n : {1, 5, 16, 37, 100}) {
       const int64_t stride = (n + 15) / 16 * 16;
       const int64_t q_stride = hd * 3;  // rows interleaved with other heads, as in the runner

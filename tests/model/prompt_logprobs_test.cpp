@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <future>
+#include <map>
+#include <mutex>
 #include <numeric>
 
 #include "engine_test_util.h"
@@ -152,6 +154,63 @@ TEST(PromptLogprobsTest, OneTokenPromptHasOnlyTheUnscoredEntry) {
   EXPECT_EQ(ev.finish_reason, FinishReason::kStop);
   ASSERT_EQ(ev.prompt_logprobs.size(), 1u);
   EXPECT_EQ(ev.prompt_logprobs[0], 0.0f);
+}
+
+// submit_batch: scoring requests that arrive together run side by side (one
+// sequence per thread) and give exactly what each gives alone; a generation
+// request in the same batch still generates; one bad request rejects the
+// whole batch, naming its index, and nothing of it runs.
+TEST(PromptLogprobsTest, SubmitBatchScoresEachAsAlone) {
+  TERN_REQUIRE_ASSET(kModel);
+  auto engine = make_engine({});
+  ASSERT_TRUE(engine);
+  const std::vector<TokenId> base = engine->tokenize(kText, true, false);
+  std::vector<std::vector<TokenId>> seqs;
+  for (size_t n : {base.size(), size_t{1}, size_t{9}, base.size() / 2}) seqs.emplace_back(base.begin(), base.begin() + n);
+  std::vector<GenerationRequest> rs;
+  for (const auto& t : seqs) {
+    GenerationRequest& r = rs.emplace_back();
+    r.prompt_tokens = t;
+    r.want_prompt_logprobs = true;
+  }
+  GenerationRequest& g = rs.emplace_back();
+  g.prompt = "Once upon a time";
+  g.sampling = SamplingParams::greedy();
+  g.stop.max_tokens = 5;
+  g.stop.ignore_eos = true;
+
+  std::mutex mu;
+  std::map<RequestId, GenerationEvent> last;
+  std::map<RequestId, size_t> generated;
+  std::promise<void> done;
+  auto ids = engine->submit_batch(rs, [&](const GenerationEvent& ev) {
+    std::lock_guard<std::mutex> lock(mu);
+    generated[ev.id] += ev.tokens.size();
+    if (!ev.finished) return;
+    last[ev.id] = ev;
+    if (last.size() == rs.size()) done.set_value();
+  });
+  ASSERT_TRUE(ids.ok()) << ids.status().message();
+  ASSERT_EQ(ids->size(), rs.size());
+  done.get_future().wait();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const GenerationEvent& ev = last.at((*ids)[i]);
+    ASSERT_EQ(ev.finish_reason, FinishReason::kStop) << ev.error.message();
+    const std::vector<float> alone = score(*engine, seqs[i]).prompt_logprobs;
+    ASSERT_EQ(ev.prompt_logprobs.size(), seqs[i].size());
+    for (size_t k = 0; k < alone.size(); ++k) EXPECT_EQ(ev.prompt_logprobs[k], alone[k]) << "request " << i << " token " << k;
+  }
+  EXPECT_EQ(generated.at(ids->back()), 5u);
+
+  rs[2].prompt_tokens = {1, engine->model_info().n_vocab};
+  bool called = false;
+  auto bad = engine->submit_batch(rs, [&](const GenerationEvent&) { called = true; });
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("request 2"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(engine->submit_batch({}, [](const GenerationEvent&) {}).ok());
+  EXPECT_EQ(score(*engine, seqs[0]).prompt_logprobs.size(), seqs[0].size());  // still serving
+  EXPECT_FALSE(called);
 }
 
 }  // namespace

@@ -41,7 +41,11 @@ class ByteScorer final : public TokenScorer {
     }
     return lp;
   }
-  int calls = 0;
+  Result<std::vector<std::vector<float>>> logprobs_many(const std::vector<std::vector<TokenId>>& seqs) override {
+    ++batches;
+    return TokenScorer::logprobs_many(seqs);
+  }
+  int calls = 0, batches = 0;
   size_t longest = 0;
 
  private:
@@ -158,6 +162,8 @@ TEST(CompressorTest, CoarseDropsTheLowInformationSegmentButNotItsProtectedSpans)
   o.fine = false;  // coarse only: whole segments
   auto r = c.compress(segs, o);
   ASSERT_TRUE(r.ok());
+  EXPECT_EQ(scorer.batches, 1);  // the three segments' windows in one batch
+  EXPECT_EQ(scorer.calls, 3);
   ASSERT_EQ(r->segments.size(), 3u);
   EXPECT_TRUE(r->segments[1].dropped);
   EXPECT_LT(r->segments[1].self_information, r->segments[0].self_information);
@@ -198,6 +204,8 @@ TEST(CompressorTest, DefaultModeScoresEveryTokenOnceInWindows) {
   const int64_t n = static_cast<int64_t>(scorer.tokenize(text).size());
   EXPECT_EQ(r->scored_tokens, n + (n + 198) / 199);
   EXPECT_EQ(r->model_calls, (n + 198) / 199);
+  EXPECT_EQ(scorer.batches, 1);  // every window in one batch: the engine scores them side by side
+  EXPECT_EQ(scorer.calls, r->model_calls);
   EXPECT_TRUE(contains_all(r->text, r->protected_spans));
   EXPECT_NEAR(r->ratio(), 2.0, 0.2);
   // Iterative mode costs more model work for the same target.
