@@ -19,6 +19,7 @@ namespace tern::kernels {
                      int64_t kv_stride, int hd, float scale, float* out, int64_t out_stride, float* scratch);      \
   float logsumexp(const float* x, int64_t n);                                                                      \
   void silu_mul(const float* g, const float* u, float* y, int64_t n);                                              \
+  void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps);                                    \
   }
 TERN_SCORE_DECLARE(avx512)
 TERN_SCORE_DECLARE(avx2)
@@ -155,6 +156,14 @@ void silu_mul(const float* g, const float* u, float* y, int64_t n) {
     case ScoreIsa::kAvx512: return avx512::silu_mul(g, u, y, n);
     case ScoreIsa::kAvx2: return avx2::silu_mul(g, u, y, n);
     case ScoreIsa::kBase: return base::silu_mul(g, u, y, n);
+  }
+}
+
+void rmsnorm_row(const float* x, const float* w, float* y, int64_t n, float eps) {
+  switch (kIsa) {
+    case ScoreIsa::kAvx512: return avx512::rmsnorm(x, w, y, n, eps);
+    case ScoreIsa::kAvx2: return avx2::rmsnorm(x, w, y, n, eps);
+    case ScoreIsa::kBase: return base::rmsnorm(x, w, y, n, eps);
   }
 }
 

@@ -32,7 +32,8 @@ inline vf load(const float* p) {
   return v;
 }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf splat(float x) { return vf{} + x; }
+// A broadcast (vf{} + x would add 0.0f first: x + 0 is not x for x = -0).
+inline vf splat(float x) { return vf{x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 inline vf select(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 #if defined(__AVX512F__)
 inline vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
@@ -178,19 +179,22 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
       m[i] = vmax(m[i], acc[i]);
     }
   }
-  // Softmax weights (unnormalised) and their sums.
-  float inv[NR];
+  // Softmax weights (unnormalised) and their sums; the rows interleaved so
+  // that their exp chains overlap.
+  vf mx[NR], sum[NR];
   for (int i = 0; i < NR; ++i) {
-    const vf mx = splat(hmax(m[i]));
-    vf sum = vf{};
-    float* si = s + i * kv_stride;
-    for (int64_t b = 0; b < nb; ++b) {
-      const vf e = vexp2_neg(load(si + b * kW) - mx);
-      store(si + b * kW, e);
-      sum += e;
-    }
-    inv[i] = 1.0f / hsum(sum);
+    mx[i] = splat(hmax(m[i]));
+    sum[i] = vf{};
   }
+  for (int64_t b = 0; b < nb; ++b)
+    for (int i = 0; i < NR; ++i) {
+      float* si = s + i * kv_stride + b * kW;
+      const vf e = vexp2_neg(load(si) - mx[i]);
+      store(si, e);
+      sum[i] += e;
+    }
+  float inv[NR];
+  for (int i = 0; i < NR; ++i) inv[i] = 1.0f / hsum(sum[i]);
   // out[d] = sum_j w[j] V^T[d, j], 16 keys per vector; four dims at a time
   // so that each weight vector is loaded once per four dims.
   int d = 0;
@@ -257,6 +261,21 @@ void silu_mul(const float* g, const float* u, float* y, int64_t n) {
     store(y + i, gv / (splat(1.0f) + vexp(-gv)) * load(u + i));
   }
   for (; i < n; ++i) y[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  vf acc = vf{};
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) {
+    const vf v = load(x + i);
+    acc = v * v + acc;
+  }
+  float sum = hsum(acc);
+  for (int64_t j = i; j < n; ++j) sum += x[j] * x[j];
+  const float scale = 1.0f / std::sqrt(sum / static_cast<float>(n) + eps);
+  const vf sv = splat(scale);
+  for (i = 0; i + kW <= n; i += kW) store(y + i, load(x + i) * sv * load(w + i));
+  for (; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
 float logsumexp(const float* x, int64_t n) {

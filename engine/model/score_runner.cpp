@@ -146,7 +146,7 @@ void ScoreRunner::run(Work& wk, ThreadPool* pool, std::span<const TokenId> token
   for (int64_t t0 = 0; t0 < n - 1; t0 += kLogitRows) {
     const int64_t len = std::min(kLogitRows, n - 1 - t0);
     for (int64_t i = 0; i < len; ++i)
-      kernels::rmsnorm(&wk.x[(t0 + i) * c.dim], w.output_norm, &wk.xb[i * c.dim], c.dim, c.rms_eps);
+      kernels::rmsnorm_row(&wk.x[(t0 + i) * c.dim], w.output_norm, &wk.xb[i * c.dim], c.dim, c.rms_eps);
     apply(wk, pool, lin_.back(), wk.xb.data(), len, wk.logits.data());
     auto reduce = [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
@@ -170,7 +170,7 @@ void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t st
 
   // xb = rmsnorm(x); [q | k | v] = xb @ [Wq; Wk; Wv] (+ bias); rope; K^T, V^T.
   for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm(&wk.x[t * dim], L.attn_norm, &wk.xb[t * dim], dim, c.rms_eps);
+    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm_row(&wk.x[t * dim], L.attn_norm, &wk.xb[t * dim], dim, c.rms_eps);
   });
   apply(wk, pool, lin[0], wk.xb.data(), n, wk.qkv.data());  // [n, q_dim + 2 kv_dim]
   for_rows(pool, n, [&](int64_t t0, int64_t t1) {
@@ -222,7 +222,7 @@ void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t st
   for_rows(pool, n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       kernels::add(&wk.x[t * dim], &wk.xb[t * dim], dim);
-      kernels::rmsnorm(&wk.x[t * dim], L.ffn_norm, &wk.xb[t * dim], dim, c.rms_eps);
+      kernels::rmsnorm_row(&wk.x[t * dim], L.ffn_norm, &wk.xb[t * dim], dim, c.rms_eps);
     }
   });
   apply(wk, pool, lin[2], wk.xb.data(), n, wk.gu.data());  // [n, 2 ffn]

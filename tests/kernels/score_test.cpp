@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/ops.h"
 #include "kernels/score.h"
 
 namespace tern::kernels {
@@ -39,9 +40,12 @@ TEST_P(ScoreKernelsTest, PackedGemmMatchesMatmulRef) {
     ASSERT_EQ(P.panels(), (rows + 15) / 16);
     std::vector<float> want(static_cast<size_t>(n * rows)), got(want.size(), -1.0f), ref(want.size());
     matmul_ref(W, x.data(), n, want.data());
+    std::vector<float> serial(want.size(), -1.0f);
     gemm_panels(pool, P, x.data(), n, got.data());
+    gemm_panels(P, x.data(), n, serial.data());  // the calling thread alone: the same sums
     gemm_panels_ref(P, x.data(), n, ref.data());
     for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(serial[i], got[i]) << rows << "x" << cols << " n=" << n << " at " << i;
       const double tol = 1e-5 * std::sqrt(static_cast<double>(cols)) * 4;
       ASSERT_NEAR(got[i], want[i], tol) << rows << "x" << cols << " n=" << n << " at " << i;
       ASSERT_NEAR(ref[i], want[i], tol);
@@ -83,6 +87,48 @@ TEST_P(ScoreKernelsTest, CausalAttentionMatchesReference) {
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << "hd " << hd << " n " << n << " at " << i;
       // Row 0 sees only key 0: its output is V[0].
       for (int d = 0; d < hd; ++d) EXPECT_NEAR(got[static_cast<size_t>(d)], vt[d * stride], 1e-6);
+    }
+  }
+}
+
+TEST_P(ScoreKernelsTest, AttentionWeightsUnderflowCleanly) {
+  // Scores thousands apart: every weight but the largest is exactly 0, so
+  // each row's output is the value of its best key; no NaN from -inf masks.
+  const int hd = 8;
+  const int64_t n = 40, stride = 48;
+  std::vector<float> q(static_cast<size_t>(n * hd)), kt(static_cast<size_t>(hd * stride), 0.0f), vt(kt.size(), 0.0f);
+  for (int64_t r = 0; r < n; ++r) q[static_cast<size_t>(r * hd)] = 1.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    kt[static_cast<size_t>(j)] = static_cast<float>(j % 7) * 1000.0f;  // dim 0: key j scores 1000 (j mod 7)
+    for (int d = 0; d < hd; ++d) vt[static_cast<size_t>(d * stride + j)] = static_cast<float>(j * 10 + d);
+  }
+  std::vector<float> out(q.size(), -1.0f), scratch(static_cast<size_t>(4 * stride));
+  attend_causal(q.data(), hd, 0, n, kt.data(), vt.data(), stride, hd, 1.0f, out.data(), hd, scratch.data());
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t best = 0;  // the first key with the highest score among 0..r
+    for (int64_t j = 0; j <= r; ++j)
+      if (j % 7 > best % 7) best = j;
+    int64_t ties = 0;
+    for (int64_t j = 0; j <= r; ++j) ties += (j % 7 == best % 7);
+    if (ties > 1) continue;  // equal best keys share the weight
+    for (int d = 0; d < hd; ++d) {
+      const float want = static_cast<float>(best * 10 + d);
+      ASSERT_NEAR(out[static_cast<size_t>(r * hd + d)], want, 1e-6 * want + 1e-6) << r;
+    }
+  }
+}
+
+TEST_P(ScoreKernelsTest, RmsNormAndSiluMulMatchTheirFormulas) {
+  for (int64_t n : {1, 8, 16, 64, 172, 4096}) {
+    const auto x = random_vec(n, 9, 3.0f), w = random_vec(n, 10), u = random_vec(n, 11);
+    std::vector<float> got(static_cast<size_t>(n)), want(got.size());
+    rmsnorm_row(x.data(), w.data(), got.data(), n, 1e-5f);
+    rmsnorm(x.data(), w.data(), want.data(), n, 1e-5f);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-6 * (std::fabs(want[i]) + 1e-3)) << n << " at " << i;
+    silu_mul(x.data(), u.data(), got.data(), n);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double g = x[i], s = g / (1.0 + std::exp(-g)) * u[i];
+      ASSERT_NEAR(got[i], s, 1e-6 * (std::fabs(s) + 1e-3)) << n << " at " << i;
     }
   }
 }
