@@ -4,6 +4,9 @@
 #include <ctime>
 #include <memory>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "handlers/context.h"
 #include "handlers/router.h"
 #include "http/http_server.h"
@@ -48,6 +51,10 @@ int run_server(const ServeOptions& o) {
   ctx.model_id = o.alias.empty() ? info.name : o.alias;
   ctx.api_key = o.api_key;
   ctx.created = static_cast<int64_t>(std::time(nullptr));
+  // Blocking work of handlers (prompt compression waits for the engine) runs
+  // here, never on the I/O threads.
+  boost::asio::thread_pool stage_pool(2);
+  ctx.offload = [&stage_pool](std::function<void()> fn) { boost::asio::post(stage_pool, std::move(fn)); };
 
   HttpServerOptions ho;
   ho.host = o.host;
@@ -74,7 +81,9 @@ int run_server(const ServeOptions& o) {
                  o.max_batch_tokens, o.max_seqs, o.http_threads, o.api_key.empty() ? "" : ", API key required");
     std::fflush(stderr);
   });
-  // The engine goes first: its callbacks post into the server's executors.
+  // Stage work still running needs the engine; then the engine goes before
+  // the server: its callbacks post into the server's executors.
+  stage_pool.join();
   engine.reset();
   if (!st.ok()) {
     std::fprintf(stderr, "tern serve: %s\n", st.message().c_str());

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <random>
 
+#include <boost/asio/post.hpp>
+
 #include "backend/openai_wire.h"
 #include "compress/message_stages.h"
 #include "gateway/gateway_impl.h"
@@ -63,7 +65,10 @@ class Flight : public std::enable_shared_from_this<Flight> {
   // Pipeline steps.
   bool authenticate();
   bool resolve_route();
-  bool apply_stages();
+  bool stage_options(compress::MessageStages& st);
+  void run_stages(const compress::MessageStages& st);
+  void stages_done(const Status& s, const std::string& messages, const compress::StageReport& rep);
+  void proceed();
   bool serve_from_cache();
   bool admit();
   void run_stage();
@@ -147,7 +152,15 @@ void Flight::run() {
   if (req_.kind == ApiKind::kCompletion && !body_.contains("prompt"))
     return reply_error(400, "'prompt' is required", "invalid_request_error");
   features_ = request_features(body_, req_.tags);
-  if (!authenticate() || !resolve_route() || !apply_stages()) return;
+  if (!authenticate() || !resolve_route()) return;
+  compress::MessageStages st;
+  if (!stage_options(st)) return;
+  if (st.any() && req_.kind == ApiKind::kChat) return run_stages(st);
+  proceed();
+}
+
+// After the stages: cache, admission, the models.
+void Flight::proceed() {
   sink_->log_field("route", client_model_);
   gw_.metrics.add(gw_.metrics.requests, client_model_);
   if (serve_from_cache()) return;
@@ -211,9 +224,10 @@ bool Flight::resolve_route() {
 
 // The toon/compress stages (the route's, with the request's "tern" field
 // over them) rewrite the messages before the cache and the models see them;
-// the "tern" field itself never goes upstream.
-bool Flight::apply_stages() {
-  compress::MessageStages st = route_ ? route_->stages : compress::MessageStages{};
+// the "tern" field itself never goes upstream. stage_options() settles which
+// stages run (false: answered with an error).
+bool Flight::stage_options(compress::MessageStages& st) {
+  st = route_ ? route_->stages : compress::MessageStages{};
   if (auto t = body_.find("tern"); t != body_.end()) {
     const std::string err = compress::parse_message_stages(*t, st);
     if (!err.empty()) {
@@ -222,23 +236,36 @@ bool Flight::apply_stages() {
     }
     body_.erase("tern");
   }
-  if (!st.any() || req_.kind != ApiKind::kChat) return true;
-  if (!gw_.stage_scorer) {
+  if (st.any() && req_.kind == ApiKind::kChat && !gw_.stage_scorer) {
     reply_error(400, "'tern' stages need a scoring model: this gateway has no compress_model and no local model",
                 "invalid_request_error");
     return false;
   }
-  compress::StageReport rep;
-  toon::Json messages = toon::Json::parse(body_["messages"].dump());  // key order kept while rewriting
-  const Status s = compress::apply_message_stages(*gw_.stage_scorer, st, messages, &rep);
-  if (!s.ok()) {
-    reply_error(400, "'tern' stages: " + s.message(), "invalid_request_error");
-    return false;
-  }
-  body_["messages"] = json::parse(messages.dump(-1, ' ', false, toon::Json::error_handler_t::replace));
+  return true;
+}
+
+// The stages wait for the scoring model (milliseconds per 1,000 tokens), so
+// they run on the gateway's stage threads, not the connection's; the result
+// comes back to the connection through the sink.
+void Flight::run_stages(const compress::MessageStages& st) {
+  auto self = shared_from_this();
+  auto work = [self, st, messages = body_["messages"].dump()] {
+    compress::StageReport rep;
+    toon::Json m = toon::Json::parse(messages);  // key order kept while rewriting
+    const Status s = compress::apply_message_stages(*self->gw_.stage_scorer, st, m, &rep);
+    std::string out = s.ok() ? m.dump(-1, ' ', false, toon::Json::error_handler_t::replace) : std::string();
+    self->sink_->post([self, s, out = std::move(out), rep] { self->stages_done(s, out, rep); });
+  };
+  if (gw_.stage_pool) boost::asio::post(*gw_.stage_pool, std::move(work));
+  else work();
+}
+
+void Flight::stages_done(const Status& s, const std::string& messages, const compress::StageReport& rep) {
+  if (!s.ok()) return reply_error(400, "'tern' stages: " + s.message(), "invalid_request_error");
+  body_["messages"] = json::parse(messages);
   stages_header_ = std::to_string(rep.tokens_before) + "->" + std::to_string(rep.tokens_after);
   sink_->log_field("stages", stages_header_);
-  return true;
+  proceed();
 }
 
 bool Flight::serve_from_cache() {

@@ -54,6 +54,7 @@ std::string Gateway::Impl::namespace_of(const budget::VirtualKey* key) {
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Gateway::~Gateway() {
+  if (impl_->stage_pool) impl_->stage_pool->join();  // stage work in flight still needs the scorer
   impl_->backends.clear();  // cancels in-flight remote calls
   impl_->work.reset();
   impl_->io.stop();
@@ -142,7 +143,10 @@ Result<std::unique_ptr<Gateway>> make_gateway_with_backends(GatewayConfig config
     for (const auto& m : g.cfg.models)
       if (m.local && (stage_engine = local_engine(m.name))) break;
   }
-  if (stage_engine) g.stage_scorer = std::make_unique<compress::EngineScorer>(*stage_engine);
+  if (stage_engine) {
+    g.stage_scorer = std::make_unique<compress::EngineScorer>(*stage_engine);
+    g.stage_pool = std::make_unique<boost::asio::thread_pool>(2);
+  }
   for (const auto& r : g.cfg.routes)
     if (r.stages.any() && !g.stage_scorer)
       return InvalidArgument("routes." + r.name + ": toon/compress need a scoring model: set compress_model or add a local model");

@@ -12,6 +12,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "budget/budget.h"
 #include "cache/exact_cache.h"
@@ -54,6 +55,7 @@ struct Gateway::Impl {
   std::shared_ptr<cache::Embedder> embedder;
   std::unique_ptr<Engine> stage_engine;   // compress_model given as a GGUF path
   std::unique_ptr<compress::TokenScorer> stage_scorer;  // scores the toon/compress stages; null: none
+  std::unique_ptr<boost::asio::thread_pool> stage_pool;  // runs the stages off the connections' threads
   std::unique_ptr<cache::SemanticCache> semantic;
   boost::asio::io_context io;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;

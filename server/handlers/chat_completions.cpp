@@ -1,5 +1,7 @@
-// POST /v1/chat/completions: parse, render the chat template, submit n
-// choices, answer (stream or not) through GenerationJob.
+// POST /v1/chat/completions: parse, apply the request's "tern" stages (off
+// the connection's strand: they wait for the engine), render the chat
+// template, submit n choices, answer (stream or not) through GenerationJob.
+#include <memory>
 #include <variant>
 
 #include "handlers/context.h"
@@ -9,17 +11,9 @@
 
 namespace tern::server {
 
-void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
-  if (ctx.gateway) return handle_gateway_generation(ctx, req, std::move(ex), /*chat=*/true);
-  auto parsed = parse_chat_request(req.body);
-  if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
-  ChatRequest& chat = std::get<ChatRequest>(parsed);
-  if (!model_matches(ctx, chat.gen.model)) return reply_error(*ex, model_not_found(chat.gen.model));
-  if (chat.stages.toon || chat.stages.compress) {  // "tern": {...} (handlers/stages.h)
-    Status st = apply_stages(*ctx.engine, chat.stages, chat.messages_json);
-    if (!st.ok()) return reply_error(*ex, from_status(st));
-  }
+namespace {
 
+void generate_chat(ServerContext& ctx, ChatRequest& chat, std::shared_ptr<Exchange> ex) {
   auto prompt = ctx.engine->apply_chat_template(chat.messages_json, chat.tools_json, /*add_generation_prompt=*/true);
   if (!prompt.ok()) return reply_error(*ex, bad_request("cannot render the chat template: " + prompt.status().message(),
                                                         "messages", "invalid_messages"));
@@ -37,6 +31,26 @@ void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::sh
     plans.push_back(std::move(p));
   }
   run_generation(ctx, std::move(ex), ApiKind::kChat, chat.gen, std::move(plans));
+}
+
+}  // namespace
+
+void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::shared_ptr<Exchange> ex) {
+  if (ctx.gateway) return handle_gateway_generation(ctx, req, std::move(ex), /*chat=*/true);
+  auto parsed = parse_chat_request(req.body);
+  if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
+  ChatRequest& chat = std::get<ChatRequest>(parsed);
+  if (!model_matches(ctx, chat.gen.model)) return reply_error(*ex, model_not_found(chat.gen.model));
+  if (!chat.stages.toon && !chat.stages.compress) return generate_chat(ctx, chat, std::move(ex));
+  // "tern": {...} (handlers/stages.h)
+  auto c = std::make_shared<ChatRequest>(std::move(chat));
+  auto st = std::make_shared<Status>();
+  run_blocking(
+      ctx, ex, [&ctx, c, st] { *st = apply_stages(*ctx.engine, c->stages, c->messages_json); },
+      [&ctx, ex, c, st] {
+        if (!st->ok()) return reply_error(*ex, from_status(*st));
+        generate_chat(ctx, *c, ex);
+      });
 }
 
 }  // namespace tern::server

@@ -4,9 +4,9 @@
 // "coarse", "fine", "toon". The answer names its fields as LLMLingua does
 // (compressed_prompt, origin_tokens, compressed_tokens, ratio).
 //
-// Compression runs on the I/O thread that received the request: the scorer
-// waits for the engine (a few ms per 1,000 tokens on small models), so one
-// large prompt delays the other connections of that thread by as much.
+// Compression waits for the engine (a few ms per 1,000 tokens on small
+// models), so it runs on the server's stage threads (run_blocking), never on
+// the I/O thread that received the request.
 #include <nlohmann/json.hpp>
 
 #include "compress/compressor.h"
@@ -91,56 +91,74 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
   const bool has_messages = body.contains("messages") && !body["messages"].is_null();
   if (has_prompt == has_messages) return reply_error(*ex, bad_request("give exactly one of 'prompt' and 'messages'"));
 
-  compress::EngineScorer scorer(*ctx.engine);
-  json out = {{"object", "compression"}, {"model", ctx.model_id}};
   if (has_messages) {
     if (!body["messages"].is_array()) return reply_error(*ex, bad_request("'messages' must be an array", "messages"));
     for (const auto& m : body["messages"])
       if (!m.is_object() || !m.contains("role") || !m["role"].is_string() ||
           (m.contains("content") && !m["content"].is_string() && !m["content"].is_null()))
         return reply_error(*ex, bad_request("every message needs a string role and a string content", "messages"));
-    TernStages st;
-    st.toon = toon_stage;
-    st.compress = true;
-    st.ratio = o.ratio;
-    st.target_tokens = o.target_tokens;
-    st.force = o.protect.force;
-    std::string messages = body["messages"].dump();
-    StageReport rep;
-    Status s = apply_stages(*ctx.engine, st, messages, &rep);
-    if (!s.ok()) return reply_error(*ex, from_status(s));
-    out["messages"] = json::parse(messages);
-    out["origin_tokens"] = rep.tokens_before;
-    out["compressed_tokens"] = rep.tokens_after;
-    out["ms"] = rep.compress_ms;
   } else {
     if (!body["prompt"].is_string()) return reply_error(*ex, bad_request("'prompt' must be a string", "prompt"));
     for (const char* k : {"instruction", "question"})
       if (body.contains(k) && !body[k].is_null() && !body[k].is_string())
         return reply_error(*ex, bad_request(std::string("'") + k + "' must be a string", k));
-    std::string prompt = body["prompt"].get<std::string>();
-    if (toon_stage)
-      prompt = toon::rewrite_text(prompt, [&](std::string_view s) { return scorer.tokenize(s).size(); });
-    std::vector<compress::Segment> segs;
-    if (body.contains("instruction") && body["instruction"].is_string())
-      segs.push_back({body["instruction"].get<std::string>(), compress::Role::kInstruction});
-    for (auto& s : compress::split_segments(prompt)) segs.push_back(std::move(s));
-    if (body.contains("question") && body["question"].is_string())
-      segs.push_back({body["question"].get<std::string>(), compress::Role::kQuestion});
-    auto r = compress::Compressor(scorer).compress(segs, o);
-    if (!r.ok()) return reply_error(*ex, from_status(r.status()));
-    out["compressed_prompt"] = r->text;
-    out["origin_tokens"] = r->tokens_before;
-    out["compressed_tokens"] = r->tokens_after;
-    out["protected_spans"] = r->protected_spans.size();
-    out["model_calls"] = r->model_calls;
-    out["ms"] = r->ms;
   }
-  const double before = out["origin_tokens"].get<double>(), after = out["compressed_tokens"].get<double>();
-  out["ratio"] = after > 0 ? before / after : 0.0;
-  ex->log_field("origin_tokens", before);
-  ex->log_field("compressed_tokens", after);
-  reply_json(*ex, out.dump(-1, ' ', false, json::error_handler_t::replace));
+
+  // The compression itself waits for the engine: off the connection's strand.
+  struct Job {
+    json body, out;
+    std::optional<ApiError> error;
+  };
+  auto job = std::make_shared<Job>();
+  job->body = std::move(body);
+  job->out = {{"object", "compression"}, {"model", ctx.model_id}};
+  auto work = [&ctx, job, o, toon_stage, has_messages] {
+    const json& body = job->body;
+    json& out = job->out;
+    compress::EngineScorer scorer(*ctx.engine);
+    if (has_messages) {
+      TernStages st;
+      st.toon = toon_stage;
+      st.compress = true;
+      st.ratio = o.ratio;
+      st.target_tokens = o.target_tokens;
+      st.force = o.protect.force;
+      std::string messages = body["messages"].dump();
+      StageReport rep;
+      Status s = apply_stages(*ctx.engine, st, messages, &rep);
+      if (!s.ok()) return job->error.emplace(from_status(s)), void();
+      out["messages"] = json::parse(messages);
+      out["origin_tokens"] = rep.tokens_before;
+      out["compressed_tokens"] = rep.tokens_after;
+      out["ms"] = rep.compress_ms;
+    } else {
+      std::string prompt = body["prompt"].get<std::string>();
+      if (toon_stage)
+        prompt = toon::rewrite_text(prompt, [&](std::string_view s) { return scorer.tokenize(s).size(); });
+      std::vector<compress::Segment> segs;
+      if (body.contains("instruction") && body["instruction"].is_string())
+        segs.push_back({body["instruction"].get<std::string>(), compress::Role::kInstruction});
+      for (auto& s : compress::split_segments(prompt)) segs.push_back(std::move(s));
+      if (body.contains("question") && body["question"].is_string())
+        segs.push_back({body["question"].get<std::string>(), compress::Role::kQuestion});
+      auto r = compress::Compressor(scorer).compress(segs, o);
+      if (!r.ok()) return job->error.emplace(from_status(r.status())), void();
+      out["compressed_prompt"] = r->text;
+      out["origin_tokens"] = r->tokens_before;
+      out["compressed_tokens"] = r->tokens_after;
+      out["protected_spans"] = r->protected_spans.size();
+      out["model_calls"] = r->model_calls;
+      out["ms"] = r->ms;
+    }
+    const double before = out["origin_tokens"].get<double>(), after = out["compressed_tokens"].get<double>();
+    out["ratio"] = after > 0 ? before / after : 0.0;
+  };
+  run_blocking(ctx, ex, std::move(work), [ex, job] {
+    if (job->error) return reply_error(*ex, *job->error);
+    ex->log_field("origin_tokens", job->out["origin_tokens"].get<double>());
+    ex->log_field("compressed_tokens", job->out["compressed_tokens"].get<double>());
+    reply_json(*ex, job->out.dump(-1, ' ', false, json::error_handler_t::replace));
+  });
 }
 
 }  // namespace tern::server

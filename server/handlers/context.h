@@ -29,7 +29,15 @@ struct ServerContext {
   // Set by `tern serve --config GATEWAY.yaml`: chat/completions go through the
   // gateway (docs/gateway.md) and `engine` is null.
   opt::Gateway* gateway = nullptr;
+  // Runs blocking work (prompt compression, which waits for the engine) on a
+  // worker thread. Unset: inline on the connection's strand.
+  std::function<void(std::function<void()>)> offload;
 };
+
+// work() on ctx.offload's thread (inline without one), then done() back on
+// the connection's strand. An exception in work() becomes a 500 there.
+void run_blocking(ServerContext& ctx, const std::shared_ptr<Exchange>& ex, std::function<void()> work,
+                  std::function<void()> done);
 
 // True when `model` names the served model ("" also does: clients may omit it).
 bool model_matches(const ServerContext& ctx, const std::string& model);

@@ -15,6 +15,24 @@ void reply_error(Exchange& ex, const ApiError& e) {
   ex.respond(error_response(e));
 }
 
+void run_blocking(ServerContext& ctx, const std::shared_ptr<Exchange>& ex, std::function<void()> work,
+                  std::function<void()> done) {
+  auto job = [ex, work = std::move(work), done = std::move(done)]() mutable {
+    std::string failure;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      failure = std::string("internal error: ") + e.what();
+    } catch (...) {
+      failure = "internal error";
+    }
+    if (failure.empty()) return ex->post(std::move(done));
+    ex->post([ex, failure] { reply_error(*ex, internal_error(failure)); });
+  };
+  if (ctx.offload) ctx.offload(std::move(job));
+  else job();
+}
+
 void reply_json(Exchange& ex, const std::string& body, int status) {
   HttpResponse r;
   r.status = status;

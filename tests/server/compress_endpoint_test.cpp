@@ -8,7 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -29,7 +34,7 @@ struct Reply {
 };
 
 // One request on a fresh connection (Connection: close), body parsed as JSON.
-Reply post(int port, const std::string& path, const std::string& body) {
+Reply request(int port, const std::string& method, const std::string& path, const std::string& body) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -38,7 +43,7 @@ Reply post(int port, const std::string& path, const std::string& body) {
   EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   timeval tv{30, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  const std::string req = "POST " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+  const std::string req = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   EXPECT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   std::string out;
@@ -51,6 +56,8 @@ Reply post(int port, const std::string& path, const std::string& body) {
   if (b != std::string::npos) r.body = json::parse(out.substr(b + 4), nullptr, false);
   return r;
 }
+
+Reply post(int port, const std::string& path, const std::string& body) { return request(port, "POST", path, body); }
 
 class CompressEndpointTest : public ::testing::Test {
  protected:
@@ -65,8 +72,22 @@ class CompressEndpointTest : public ::testing::Test {
     ctx_.engine = engine_.get();
     ctx_.metrics = &metrics_;
     ctx_.model_id = "stories";
+    // As `tern serve` does: blocking work on a pool of its own. The test can
+    // hold the pool's jobs (hold_ = true) to see the I/O thread stay free.
+    ctx_.offload = [this](std::function<void()> fn) {
+      boost::asio::post(pool_, [this, fn = std::move(fn)] {
+        {
+          std::unique_lock lk(m_);
+          ++started_;
+          cv_.notify_all();
+          cv_.wait(lk, [this] { return !hold_; });
+        }
+        fn();
+      });
+    };
     HttpServerOptions o;
     o.port = 0;
+    o.threads = 1;
     o.handle_signals = false;
     o.log_requests = false;
     server_ = std::make_unique<HttpServer>(o, make_router(ctx_));
@@ -76,9 +97,21 @@ class CompressEndpointTest : public ::testing::Test {
     port_ = f.get();
   }
   void TearDown() override {
+    release();
     if (server_) server_->request_stop();
     if (thread_.joinable()) thread_.join();
+    pool_.join();  // before the server goes: finished jobs post into it
   }
+  void release() {
+    std::lock_guard lk(m_);
+    hold_ = false;
+    cv_.notify_all();
+  }
+  boost::asio::thread_pool pool_{1};
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  int started_ = 0;
   std::unique_ptr<Engine> engine_;
   ServerMetrics metrics_;
   ServerContext ctx_;
@@ -120,6 +153,29 @@ TEST_F(CompressEndpointTest, CompressesMessagesKeepingSystemAndLastUserVerbatim)
   EXPECT_EQ(out[0], msgs[0]);
   EXPECT_EQ(out[3], msgs[3]);
   EXPECT_LT(out[1]["content"].get<std::string>().size(), kText.size());
+  EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
+}
+
+// Compression waits for the engine, so it runs off the connection's thread:
+// with one I/O thread and the compression held, /health still answers.
+TEST_F(CompressEndpointTest, CompressionDoesNotBlockTheIoThread) {
+  {
+    std::lock_guard lk(m_);
+    hold_ = true;
+  }
+  auto pending = std::async(std::launch::async, [this] {
+    return post(port_, "/v1/compress", json{{"prompt", kText}, {"ratio", 2}}.dump());
+  });
+  {
+    std::unique_lock lk(m_);
+    ASSERT_TRUE(cv_.wait_for(lk, std::chrono::seconds(20), [this] { return started_ == 1; }));
+  }
+  const Reply health = request(port_, "GET", "/health", "");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(pending.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  release();
+  const Reply r = pending.get();
+  ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
 }
 
