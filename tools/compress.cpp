@@ -80,6 +80,7 @@ int compress_main(int argc, char** argv) {
                         {"tokens_after", r->tokens_after},
                         {"budget", r->budget},
                         {"ratio", r->ratio()},
+                        {"unchanged", r->unchanged},
                         {"protected_tokens", r->protected_tokens},
                         {"protected_spans", r->protected_spans},
                         {"model_calls", r->model_calls},
@@ -97,9 +98,10 @@ int compress_main(int argc, char** argv) {
   }
   std::printf("%s\n", r->text.c_str());
   std::fflush(stdout);  // the text first, then the statistics line
-  std::fprintf(stderr, "tern compress: %lld -> %lld tokens (%.2fx, budget %lld, %lld protected), %.2f ms, %d model calls\n",
+  std::fprintf(stderr, "tern compress: %lld -> %lld tokens (%.2fx, budget %lld, %lld protected), %.2f ms, %d model calls%s\n",
                static_cast<long long>(r->tokens_before), static_cast<long long>(r->tokens_after), r->ratio(),
-               static_cast<long long>(r->budget), static_cast<long long>(r->protected_tokens), r->ms, r->model_calls);
+               static_cast<long long>(r->budget), static_cast<long long>(r->protected_tokens), r->ms, r->model_calls,
+               r->unchanged ? "; nothing to drop, the input is returned as given" : "");
   return 0;
 }
 

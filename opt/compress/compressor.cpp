@@ -427,6 +427,27 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
     r.text += kept_texts[i];
   }
   r.tokens_after = static_cast<int64_t>(scorer_.tokenize(r.text).size());
+  // What the caller would send uncompressed: the segments joined the same
+  // way. When nothing could go (protected content only) the joined output
+  // can tokenize longer than that; then the input is the answer.
+  std::string original;
+  for (const Segment& s : segments) {
+    if (s.text.empty()) continue;
+    if (!original.empty()) original += o.separator;
+    original += s.text;
+  }
+  r.tokens_before = static_cast<int64_t>(scorer_.tokenize(original).size());
+  if (r.tokens_after >= r.tokens_before) {
+    r.text = std::move(original);
+    r.tokens_after = r.tokens_before;
+    r.unchanged = true;
+    for (size_t i = 0; i < r.segments.size(); ++i) {
+      SegmentResult& sr = r.segments[i];
+      sr.text = segments[i].text;
+      sr.tokens_after = sr.tokens_before;
+      sr.dropped = false;
+    }
+  }
   r.ms = elapsed_ms(t0);
   return r;
 }

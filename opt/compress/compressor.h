@@ -83,8 +83,9 @@ struct SegmentResult {
 struct CompressResult {
   std::string text;
   std::vector<SegmentResult> segments;
-  int64_t tokens_before = 0;      // sum of the segments' tokens
-  int64_t tokens_after = 0;       // tokens of `text`
+  int64_t tokens_before = 0;      // tokens of the segments joined by `separator` (the uncompressed prompt)
+  int64_t tokens_after = 0;       // tokens of `text`; never above tokens_before
+  bool unchanged = false;         // compressing saved nothing: `text` is the input, joined
   int64_t budget = 0;             // the target in tokens
   int64_t protected_tokens = 0;   // tokens in protected spans and kept-verbatim segments
   std::vector<std::string> protected_spans;  // the text of every protected span found (kept verbatim)

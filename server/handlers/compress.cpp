@@ -147,6 +147,7 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
       out["origin_tokens"] = r->tokens_before;
       out["compressed_tokens"] = r->tokens_after;
       out["protected_spans"] = r->protected_spans.size();
+      out["unchanged"] = r->unchanged;
       out["model_calls"] = r->model_calls;
       out["ms"] = r->ms;
     }

@@ -239,6 +239,30 @@ TEST(CompressorTest, TargetTokensAndForceStrings) {
   EXPECT_NE(r->text.find("migration went"), std::string::npos);
 }
 
+// Protected content only: nothing can go, so the answer is the input as
+// given (segments joined by the separator), flagged unchanged.
+TEST(CompressorTest, NothingToDropGivesTheInputBack) {
+  ByteScorer scorer;
+  Compressor c(scorer);
+  const std::vector<Segment> segs = {{"Summarise the orders.", Role::kInstruction},
+                                     {"{\"orders\": [{\"id\": 1, \"sku\": \"A-7\"}, {\"id\": 2, \"sku\": \"B-9\"}]}"},
+                                     {"```\nSELECT * FROM orders;\n```"}};
+  CompressOptions o;
+  o.ratio = 3.0;
+  auto r = c.compress(segs, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->unchanged);
+  EXPECT_EQ(r->text, segs[0].text + "\n\n" + segs[1].text + "\n\n" + segs[2].text);
+  EXPECT_EQ(r->tokens_after, r->tokens_before);
+  EXPECT_EQ(r->tokens_before, static_cast<int64_t>(r->text.size()));
+  for (size_t i = 0; i < segs.size(); ++i) EXPECT_EQ(r->segments[i].text, segs[i].text);
+  // Something to drop: not unchanged.
+  auto prose = c.compress(kPassage, o);
+  ASSERT_TRUE(prose.ok());
+  EXPECT_FALSE(prose->unchanged);
+  EXPECT_LT(prose->tokens_after, prose->tokens_before);
+}
+
 TEST(CompressorTest, BadOptionsAreErrors) {
   ByteScorer scorer;
   Compressor c(scorer);
@@ -275,6 +299,19 @@ TEST(CompressorTest, RealModelKeepsEveryProtectedSpanAt2x3x4x) {
     EXPECT_GT(r->model_calls, 0);
     if (r->budget >= r->protected_tokens) EXPECT_NEAR(r->ratio(), ratio, ratio * 0.15) << r->text;
   }
+  // A tool result of JSON only (protected whole): never more tokens than sent.
+  std::string rows = "[";
+  for (int i = 0; i < 30; ++i)
+    rows += (i ? ", " : "") + std::string("{\"id\": ") + std::to_string(1000 + i) + ", \"status\": \"shipped\"}";
+  rows += "]";
+  const std::vector<Segment> tool = {{"List the orders that shipped.", Role::kInstruction}, {rows}};
+  CompressOptions o;
+  o.ratio = 2.0;
+  auto r = c.compress(tool, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_LE(r->tokens_after, r->tokens_before);
+  EXPECT_EQ(static_cast<int64_t>(scorer.tokenize(r->text).size()), r->tokens_after);
+  EXPECT_NE(r->text.find(rows), std::string::npos);
 }
 
 }  // namespace
