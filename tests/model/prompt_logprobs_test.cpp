@@ -1,7 +1,8 @@
 // Prompt scoring (GenerationRequest::want_prompt_logprobs) on the real model:
 // the engine's per-token logprobs equal a direct log-softmax over a
-// ModelRunner's full logits, do not depend on the chunk size, agree with the
-// logprobs generation reports for the same tokens, and bad requests fail.
+// ModelRunner's full logits (also for heads too wide for ScoreRunner, scored
+// in chunks), agree with the logprobs generation reports for the same
+// tokens, and bad requests fail.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +13,7 @@
 
 #include "engine_test_util.h"
 #include "model_test_util.h"
+#include "synthetic_models.h"
 #include "test_assets.h"
 
 namespace tern {
@@ -76,17 +78,54 @@ TEST(PromptLogprobsTest, EqualsDirectLogSoftmax) {
   EXPECT_GT(total / static_cast<double>(tokens.size() - 1), -3.0);
 }
 
-TEST(PromptLogprobsTest, ChunkSizeDoesNotChangeScores) {
+// Heads wider than ScoreRunner takes (512 here, a synthetic model) are
+// scored in chunks of max_batch_tokens through a scratch cache: the
+// logprobs equal a direct log-softmax over one whole-prompt forward, for
+// chunks of 7 tokens (across cache blocks) as for one chunk.
+TEST(PromptLogprobsTest, WideHeadsScoreInChunksLikeOneForward) {
   TERN_REQUIRE_ASSET(kModel);
-  EngineOptions small;
-  small.max_batch_tokens = 7;  // the prompt runs in many chunks through the scratch cache
-  auto a = make_engine({});
-  auto b = make_engine(small);
-  ASSERT_TRUE(a && b);
-  const std::vector<TokenId> tokens = a->tokenize(kText, true, false);
-  const auto la = score(*a, tokens).prompt_logprobs, lb = score(*b, tokens).prompt_logprobs;
-  ASSERT_EQ(la.size(), lb.size());
-  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4) << "token " << i;
+  auto vocab = GgufFile::open(test::asset(kModel));
+  ASSERT_TRUE(vocab.ok());
+  test::SynthSpec spec;
+  spec.dim = 1024;
+  spec.heads = 2;
+  spec.kv_heads = 1;
+  spec.ffn = 256;
+  const std::string path = test::write_synthetic_model(spec, **vocab);
+  auto model = Model::load(path);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const ModelConfig& c = (*model)->config();
+  ASSERT_EQ(c.head_dim, 512);
+
+  auto make = [&](int32_t max_batch_tokens) {
+    EngineOptions o;
+    o.model_path = path;
+    o.threads = 2;
+    o.kv_type = KvCacheType::kF32;
+    o.max_batch_tokens = max_batch_tokens;
+    auto e = Engine::create(o);
+    EXPECT_TRUE(e.ok()) << e.status().message();
+    return e.ok() ? std::move(e).value() : nullptr;
+  };
+  auto whole = make(512), chunked = make(7);
+  ASSERT_TRUE(whole && chunked);
+  const std::vector<TokenId> tokens = whole->tokenize(kText, true, false);
+  ASSERT_GT(tokens.size(), 30u);  // several chunks of 7, across 16-token blocks
+
+  ThreadPool pool(2);
+  KvPool kv(c.n_layers, c.kv_dim(), 16, static_cast<int>((tokens.size() + 15) / 16), KvType::kF32);
+  ModelRunner runner(**model, kv, pool);
+  test::ContiguousSequence seq(kv);
+  const std::vector<float> logits = test::run_tokens(runner, seq, tokens, 0, true);
+  for (Engine* e : {whole.get(), chunked.get()}) {
+    const GenerationEvent ev = score(*e, tokens);
+    ASSERT_EQ(ev.finish_reason, FinishReason::kStop) << ev.error.message();
+    ASSERT_EQ(ev.prompt_logprobs.size(), tokens.size());
+    for (size_t i = 1; i < tokens.size(); ++i)
+      EXPECT_NEAR(ev.prompt_logprobs[i], test::direct_logprob(&logits[(i - 1) * c.n_vocab], c.n_vocab, tokens[i]), 1e-4)
+          << "token " << i << (e == chunked.get() ? " (chunks of 7)" : " (one chunk)");
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(PromptLogprobsTest, AgreesWithGenerationLogprobs) {
