@@ -137,7 +137,7 @@ void attend_causal_ref(const float* q, int64_t q_stride, int64_t r0, int64_t r1,
     double mx = -std::numeric_limits<double>::infinity();
     for (int64_t j = 0; j <= r; ++j) {
       double s = 0;
-      for (int d = 0; d < head_dim; ++d) s += static_cast<double>(q[r * q_stride + d]) * kt[d * kv_stride + j];
+      for (int d = 0; d < head_dim; ++d) s += static_cast<double>(q[(r - r0) * q_stride + d]) * kt[d * kv_stride + j];
       w[static_cast<size_t>(j)] = s * scale;
       mx = std::max(mx, w[static_cast<size_t>(j)]);
     }
@@ -146,7 +146,7 @@ void attend_causal_ref(const float* q, int64_t q_stride, int64_t r0, int64_t r1,
     for (int d = 0; d < head_dim; ++d) {
       double o = 0;
       for (int64_t j = 0; j <= r; ++j) o += w[static_cast<size_t>(j)] * vt[d * kv_stride + j];
-      out[r * out_stride + d] = static_cast<float>(o / sum);
+      out[(r - r0) * out_stride + d] = static_cast<float>(o / sum);
     }
   }
 }

@@ -55,10 +55,12 @@ void gemm_panels_ref(const PanelMatrix& W, const float* X, int64_t n_tok, float*
 // Causal attention of one head for query rows [r0, r1) at positions r0..r1-1
 // of a sequence that starts at position 0:
 //   out[r] = softmax(scale * q[r] . K[0..r]) @ V[0..r]
-// q: row r at q + r * q_stride ([head_dim]); out likewise with out_stride.
+// q: row r at q + (r - r0) * q_stride ([head_dim]); out likewise with
+// out_stride (both point at row r0, so a caller may hold only those rows).
 // kt, vt: K^T and V^T, [head_dim, kv_stride]: element (d, j) at
 // kt[d * kv_stride + j]; kv_stride is a multiple of 16 and >= r1 rounded up
-// to 16, columns past the last key are 0. scratch: 4 * kv_stride floats.
+// to 16; columns [r1, r1 rounded up to 16) are read with weight 0 and must be
+// finite (0). Columns past that are never read. scratch: 4 * kv_stride floats.
 void attend_causal(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,
                    int64_t kv_stride, int head_dim, float scale, float* out, int64_t out_stride, float* scratch);
 void attend_causal_ref(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,

@@ -147,8 +147,9 @@ inline void gemm_tokens(const float* P, int64_t cols, const float* X, int64_t nt
   }
 }
 
-// NR query rows r..r+NR-1 of one head (see attend_causal); HD > 0: head_dim
-// known at compile time (loops unrolled, q in broadcast operands), 0: hd.
+// NR query rows r..r+NR-1 of one head (see attend_causal): q and out point
+// at row r. HD > 0: head_dim known at compile time (loops unrolled, q in
+// broadcast operands), 0: hd.
 template <int NR, int HD>
 inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float* kt, const float* vt, int64_t kv_stride,
                         int hd_rt, float scale, float* out, int64_t out_stride, float* s) {
@@ -159,7 +160,7 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
   float qs[NR][HD > 0 ? HD : 256];
   const float qscale = scale * 1.44269504088896341f;
   for (int i = 0; i < NR; ++i)
-    for (int d = 0; d < hd; ++d) qs[i][d] = q[(r + i) * q_stride + d] * qscale;
+    for (int d = 0; d < hd; ++d) qs[i][d] = q[i * q_stride + d] * qscale;
   const vi lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
   const vf ninf = splat(-std::numeric_limits<float>::infinity());
   // Scores, 16 keys per vector.
@@ -211,7 +212,7 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
       }
     }
     for (int i = 0; i < NR; ++i)
-      for (int e = 0; e < 4; ++e) out[(r + i) * out_stride + d + e] = hsum(acc[i][e]) * inv[i];
+      for (int e = 0; e < 4; ++e) out[i * out_stride + d + e] = hsum(acc[i][e]) * inv[i];
   }
   for (; d < hd; ++d) {
     vf acc[NR];
@@ -220,7 +221,7 @@ inline void attend_rows(const float* q, int64_t q_stride, int64_t r, const float
       const vf v = load(vt + d * kv_stride + b * kW);
       for (int i = 0; i < NR; ++i) acc[i] = load(s + i * kv_stride + b * kW) * v + acc[i];
     }
-    for (int i = 0; i < NR; ++i) out[(r + i) * out_stride + d] = hsum(acc[i]) * inv[i];
+    for (int i = 0; i < NR; ++i) out[i * out_stride + d] = hsum(acc[i]) * inv[i];
   }
 }
 
@@ -228,8 +229,12 @@ template <int HD>
 inline void attend_range(const float* q, int64_t q_stride, int64_t r0, int64_t r1, const float* kt, const float* vt,
                          int64_t kv_stride, int hd, float scale, float* out, int64_t out_stride, float* scratch) {
   int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) attend_rows<4, HD>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
-  for (; r < r1; ++r) attend_rows<1, HD>(q, q_stride, r, kt, vt, kv_stride, hd, scale, out, out_stride, scratch);
+  for (; r + 4 <= r1; r += 4)
+    attend_rows<4, HD>(q + (r - r0) * q_stride, q_stride, r, kt, vt, kv_stride, hd, scale, out + (r - r0) * out_stride,
+                       out_stride, scratch);
+  for (; r < r1; ++r)
+    attend_rows<1, HD>(q + (r - r0) * q_stride, q_stride, r, kt, vt, kv_stride, hd, scale, out + (r - r0) * out_stride,
+                       out_stride, scratch);
 }
 
 }  // namespace

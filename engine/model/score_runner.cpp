@@ -13,6 +13,10 @@ namespace tern {
 namespace {
 constexpr int64_t kLogitRows = 64;  // rows of logits materialised at once
 constexpr int64_t kRowBlock = 16;   // attention rows per job
+// Token rows a layer runs at once: only the residual stream and K^T/V^T
+// hold every row, the other activations (the FFN's 3 x ffn_dim floats per
+// row above all) hold a chunk's. A multiple of kRowBlock.
+constexpr int64_t kChunkRows = 512;
 
 template <typename V>
 void grow(V& v, int64_t size) {
@@ -113,14 +117,19 @@ void ScoreRunner::run(Work& wk, ThreadPool* pool, std::span<const TokenId> token
   const ModelWeights& w = model_.weights();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t stride = (n + 15) / 16 * 16;
+  const int64_t m = std::min(n, kChunkRows);
   grow(wk.x, n * c.dim);
-  grow(wk.xb, n * c.dim);
-  grow(wk.qkv, n * (c.q_dim() + 2 * c.kv_dim()));
-  grow(wk.att, n * c.q_dim());
-  grow(wk.gu, n * 2 * c.ffn_dim);
-  grow(wk.hb, n * c.ffn_dim);
-  wk.kt.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);  // columns past n stay 0
-  wk.vt.assign(static_cast<size_t>(c.kv_dim() * stride), 0.0f);
+  grow(wk.xb, std::max(m, kLogitRows) * c.dim);
+  grow(wk.qkv, m * (c.q_dim() + 2 * c.kv_dim()));
+  grow(wk.att, m * c.q_dim());
+  grow(wk.gu, m * 2 * c.ffn_dim);
+  grow(wk.hb, m * c.ffn_dim);
+  // K^T/V^T columns [0, n) are written before any row reads them; [n,
+  // stride) are read with weight 0 and must be finite.
+  grow(wk.kt, c.kv_dim() * stride);
+  grow(wk.vt, c.kv_dim() * stride);
+  for (int64_t e = 0; e < c.kv_dim(); ++e)
+    for (int64_t j = n; j < stride; ++j) wk.kt[e * stride + j] = wk.vt[e * stride + j] = 0.0f;
   for (auto& s : wk.attn) grow(s, 4 * stride);
 
   // x[t] = token_embd[tokens[t]]        [n, dim]
@@ -136,7 +145,8 @@ void ScoreRunner::run(Work& wk, ThreadPool* pool, std::span<const TokenId> token
       kernels::rope_table(t, rp, &wk.rope_cos[t * half], &wk.rope_sin[t * half]);
     }
   });
-  for (int l = 0; l < c.n_layers; ++l) layer(wk, pool, l, n, stride);
+  for (int l = 0; l < c.n_layers; ++l)
+    for (int64_t r0 = 0; r0 < n; r0 += kChunkRows) layer(wk, pool, l, r0, std::min(n, r0 + kChunkRows), stride);
 
   // logprobs[t + 1] = logits[t][tokens[t + 1]] - logsumexp(logits[t]), in
   // chunks of rows; the last token predicts nothing scored.
@@ -159,7 +169,7 @@ void ScoreRunner::run(Work& wk, ThreadPool* pool, std::span<const TokenId> token
   }
 }
 
-void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t stride) {
+void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t r0, int64_t r1, int64_t stride) {
   const ModelConfig& c = model_.config();
   const LayerWeights& L = model_.weights().layers[static_cast<size_t>(l)];
   const Linear* lin = &lin_[static_cast<size_t>(l) * 4];
@@ -167,15 +177,18 @@ void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t st
   const int64_t qkv = qd + 2 * kvd;  // row stride of qkv_: [q | k | v]
   const kernels::RopeParams rp{c.n_rot, c.rope_base, c.rope_freq_scale, c.rope_neox, model_.weights().rope_freqs};
   const int64_t half = c.n_rot / 2;
+  const int64_t m = r1 - r0;  // rows of the chunk; x, rope tables, K^T, V^T by sequence row t, the rest by t - r0
+  float* x = &wk.x[r0 * dim];
 
   // xb = rmsnorm(x); [q | k | v] = xb @ [Wq; Wk; Wv] (+ bias); rope; K^T, V^T.
-  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::rmsnorm_row(&wk.x[t * dim], L.attn_norm, &wk.xb[t * dim], dim, c.rms_eps);
+  for_rows(pool, m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) kernels::rmsnorm_row(&x[i * dim], L.attn_norm, &wk.xb[i * dim], dim, c.rms_eps);
   });
-  apply(wk, pool, lin[0], wk.xb.data(), n, wk.qkv.data());  // [n, q_dim + 2 kv_dim]
-  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      float* q = &wk.qkv[t * qkv];
+  apply(wk, pool, lin[0], wk.xb.data(), m, wk.qkv.data());  // [m, q_dim + 2 kv_dim]
+  for_rows(pool, m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = r0 + i;
+      float* q = &wk.qkv[i * qkv];
       float* k = q + qd;
       float* v = k + kvd;
       if (L.bq) {
@@ -200,38 +213,39 @@ void ScoreRunner::layer(Work& wk, ThreadPool* pool, int l, int64_t n, int64_t st
   // threads write the same row of att, so no cache line is shared.
   const int group = c.n_heads / c.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
+  const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
   auto attend = [&](int ti, int nt) {
     float* scratch = wk.attn[static_cast<size_t>(ti)].data();
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t m = b % (2 * nt);
-      if (m != ti && m != 2 * nt - 1 - ti) continue;
-      const int64_t r0 = b * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
+      const int64_t mb = b % (2 * nt);
+      if (mb != ti && mb != 2 * nt - 1 - ti) continue;
+      const int64_t i0 = b * kRowBlock, i1 = std::min(m, i0 + kRowBlock);
       for (int h = 0; h < c.n_heads; ++h) {
         const int g = h / group;
-        kernels::attend_causal(&wk.qkv[h * hd], qkv, r0, r1, &wk.kt[g * hd * stride], &wk.vt[g * hd * stride], stride,
-                               static_cast<int>(hd), scale, &wk.att[h * hd], qd, scratch);
+        kernels::attend_causal(&wk.qkv[i0 * qkv + h * hd], qkv, r0 + i0, r0 + i1, &wk.kt[g * hd * stride],
+                               &wk.vt[g * hd * stride], stride, static_cast<int>(hd), scale, &wk.att[i0 * qd + h * hd], qd,
+                               scratch);
       }
     }
   };
   if (blocks == 1 || !pool || pool->size() == 1) attend(0, 1);
   else pool->run(attend);
-  apply(wk, pool, lin[1], wk.att.data(), n, wk.xb.data());  // [n, dim]
+  apply(wk, pool, lin[1], wk.att.data(), m, wk.xb.data());  // [m, dim]
 
   // x += xb; xb = rmsnorm(x); [g | u] = xb @ [W_gate; W_up]; x += silu(g) * u @ W_down^T.
-  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      kernels::add(&wk.x[t * dim], &wk.xb[t * dim], dim);
-      kernels::rmsnorm_row(&wk.x[t * dim], L.ffn_norm, &wk.xb[t * dim], dim, c.rms_eps);
+  for_rows(pool, m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      kernels::add(&x[i * dim], &wk.xb[i * dim], dim);
+      kernels::rmsnorm_row(&x[i * dim], L.ffn_norm, &wk.xb[i * dim], dim, c.rms_eps);
     }
   });
-  apply(wk, pool, lin[2], wk.xb.data(), n, wk.gu.data());  // [n, 2 ffn]
-  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::silu_mul(&wk.gu[t * 2 * ffn], &wk.gu[t * 2 * ffn + ffn], &wk.hb[t * ffn], ffn);
+  apply(wk, pool, lin[2], wk.xb.data(), m, wk.gu.data());  // [m, 2 ffn]
+  for_rows(pool, m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) kernels::silu_mul(&wk.gu[i * 2 * ffn], &wk.gu[i * 2 * ffn + ffn], &wk.hb[i * ffn], ffn);
   });
-  apply(wk, pool, lin[3], wk.hb.data(), n, wk.xb.data());  // [n, dim]
-  for_rows(pool, n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) kernels::add(&wk.x[t * dim], &wk.xb[t * dim], dim);
+  apply(wk, pool, lin[3], wk.hb.data(), m, wk.xb.data());  // [m, dim]
+  for_rows(pool, m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) kernels::add(&x[i * dim], &wk.xb[i * dim], dim);
   });
 }
 

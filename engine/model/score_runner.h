@@ -90,7 +90,8 @@ class ScoreRunner {
   Status check(std::span<const TokenId> tokens) const;
   // One checked sequence through the model. pool == nullptr: on the calling thread alone.
   void run(Work& w, ThreadPool* pool, std::span<const TokenId> tokens, float* logprobs);
-  void layer(Work& w, ThreadPool* pool, int l, int64_t n, int64_t stride);
+  // Layer l for token rows [r0, r1), rows before r0 done (their K/V in place).
+  void layer(Work& w, ThreadPool* pool, int l, int64_t r0, int64_t r1, int64_t stride);
   void apply(Work& w, ThreadPool* pool, const Linear& lin, const float* x, int64_t n, float* y);
   // fn(t0, t1) over token rows [0, n), split across the pool when worth it.
   static void for_rows(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn);

@@ -79,10 +79,12 @@ TEST_P(ScoreKernelsTest, CausalAttentionMatchesReference) {
       std::vector<float> got(static_cast<size_t>(n * q_stride), 0.0f), want(got.size(), 0.0f);
       std::vector<float> scratch(static_cast<size_t>(4 * stride));
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      // Two calls over [0, k) and [k, n): row ranges are independent.
+      // Two calls over [0, k) and [k, n): row ranges are independent; q and
+      // out point at the range's first row.
       const int64_t k = n / 3;
       attend_causal(q.data(), q_stride, 0, k, kt.data(), vt.data(), stride, hd, scale, got.data(), q_stride, scratch.data());
-      attend_causal(q.data(), q_stride, k, n, kt.data(), vt.data(), stride, hd, scale, got.data(), q_stride, scratch.data());
+      attend_causal(q.data() + k * q_stride, q_stride, k, n, kt.data(), vt.data(), stride, hd, scale,
+                    got.data() + k * q_stride, q_stride, scratch.data());
       attend_causal_ref(q.data(), q_stride, 0, n, kt.data(), vt.data(), stride, hd, scale, want.data(), q_stride);
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << "hd " << hd << " n " << n << " at " << i;
       // Row 0 sees only key 0: its output is V[0].

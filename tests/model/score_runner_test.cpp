@@ -1,7 +1,8 @@
 // ScoreRunner (the prompt-scoring pass) on the real model: its logprobs equal
 // a log-softmax over a ModelRunner's full logits with an F32 cache, with the
 // packed-panel GEMM and with the model's own weights, for short and long
-// (several row blocks, several logit chunks) sequences; bad input fails.
+// (several row blocks, logit chunks and layer chunks) sequences; bad input
+// fails.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -27,7 +28,9 @@ TEST(ScoreRunnerTest, EqualsModelRunnerLogSoftmax) {
   for (int64_t max_packed : {ScoreRunner::kDefaultMaxPackedBytes, int64_t{0}}) {
     ScoreRunner scorer(m, pool, max_packed);
     EXPECT_EQ(scorer.packed(), max_packed > 0);
-    for (size_t n : {size_t{1}, size_t{2}, size_t{19}, size_t{300}}) {
+    // 1100: three row chunks of the layers (512, 512, 76), the last ending
+    // inside a block of 16 keys.
+    for (size_t n : {size_t{1}, size_t{2}, size_t{19}, size_t{300}, size_t{1100}}) {
       std::vector<TokenId> tokens(n);
       tokens[0] = 1;  // BOS
       for (size_t i = 1; i < n; ++i) tokens[i] = static_cast<TokenId>(3 + (i * 37 + i * i) % 500);
@@ -68,7 +71,7 @@ TEST(ScoreRunnerTest, ScoreManyEqualsScoreOneByOne) {
   ASSERT_TRUE(model.ok()) << model.status().message();
   const int32_t vocab = (*model)->config().n_vocab;
   std::vector<std::vector<TokenId>> seqs;
-  for (size_t n : {size_t{300}, size_t{1}, size_t{47}, size_t{512}, size_t{2}, size_t{130}}) {
+  for (size_t n : {size_t{300}, size_t{1}, size_t{47}, size_t{1100}, size_t{512}, size_t{2}, size_t{130}}) {
     std::vector<TokenId>& t = seqs.emplace_back(n);
     t[0] = 1;
     for (size_t i = 1; i < n; ++i) t[i] = static_cast<TokenId>(3 + (i * 53 + n * 7 + i * i) % 500);
