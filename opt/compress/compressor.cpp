@@ -70,17 +70,27 @@ std::vector<Unit> make_units(std::string_view t, const std::vector<Span>& spans)
   return units;
 }
 
-// Byte offset where each token starts, by walking the tokens' pieces along
-// the text. A piece may carry a leading space the text lacks (SentencePiece's
-// dummy prefix); a piece that does not match (normalisation) advances by its
-// length, which keeps the mapping monotone and close.
+// Byte offset of each token's first non-space byte, by walking the tokens'
+// pieces along the text: "▁quick" / "Ġquick" belongs to the word "quick",
+// not to the word whose trailing space it starts on (a piece of spaces only
+// stays with the word before). A piece may carry a leading space the text
+// lacks (SentencePiece's dummy prefix); a piece that does not match
+// (normalisation) advances by its length, which keeps the mapping monotone
+// and close.
 std::vector<size_t> align_tokens(std::string_view t, const std::vector<TokenId>& tokens, const TokenScorer& scorer) {
   std::vector<size_t> at(tokens.size());
   size_t cur = 0;
   for (size_t k = 0; k < tokens.size(); ++k) {
     std::string p = scorer.piece(tokens[k]);
+    size_t lead = 0;
+    while (lead < p.size() && is_space(p[lead])) ++lead;
     at[k] = cur;
     if (p.empty()) continue;
+    if (lead < p.size()) {  // the first non-space byte, where the text has it
+      size_t x = cur;
+      while (x < t.size() && x < cur + lead && is_space(t[x])) ++x;
+      at[k] = x;
+    }
     if (t.substr(cur, p.size()) == p) {
       cur += p.size();
     } else if (p[0] == ' ' && t.substr(cur, p.size() - 1) == std::string_view(p).substr(1)) {

@@ -52,6 +52,41 @@ class ByteScorer final : public TokenScorer {
   int32_t max_;
 };
 
+// Word tokens that carry their leading space, as SentencePiece ("▁quick")
+// and byte-level BPE ("Ġquick") pieces do; "filler" is predictable.
+class WordScorer final : public TokenScorer {
+ public:
+  std::vector<TokenId> tokenize(std::string_view text) const override {
+    std::vector<TokenId> t;
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t e = i;
+      while (e < text.size() && text[e] == ' ') ++e;
+      while (e < text.size() && text[e] != ' ') ++e;
+      t.push_back(id(std::string(text.substr(i, e - i))));
+      i = e;
+    }
+    return t;
+  }
+  std::string piece(TokenId token) const override { return words_[static_cast<size_t>(token)]; }
+  int32_t max_tokens() const override { return 4096; }
+  TokenId bos() const override { return -1; }
+  Result<std::vector<float>> logprobs(const std::vector<TokenId>& tokens) override {
+    std::vector<float> lp(tokens.size(), 0.0f);
+    for (size_t i = 0; i < tokens.size(); ++i) lp[i] = piece(tokens[i]).find("filler") != std::string::npos ? -0.01f : -3.0f;
+    return lp;
+  }
+
+ private:
+  TokenId id(const std::string& w) const {
+    for (size_t i = 0; i < words_.size(); ++i)
+      if (words_[i] == w) return static_cast<TokenId>(i);
+    words_.push_back(w);
+    return static_cast<TokenId>(words_.size() - 1);
+  }
+  mutable std::vector<std::string> words_;
+};
+
 TEST(BudgetControllerTest, ProportionalAllowancesAndCarryOver) {
   BudgetController b(50, 200);
   EXPECT_EQ(b.allowance(100), 25);
@@ -261,6 +296,19 @@ TEST(CompressorTest, NothingToDropGivesTheInputBack) {
   ASSERT_TRUE(prose.ok());
   EXPECT_FALSE(prose->unchanged);
   EXPECT_LT(prose->tokens_after, prose->tokens_before);
+}
+
+// A token's score belongs to the word it spells, not to the word before the
+// space it carries: the predictable words go, the others stay.
+TEST(CompressorTest, LeadingSpaceTokensScoreTheirOwnWord) {
+  WordScorer scorer;
+  Compressor c(scorer);
+  CompressOptions o;
+  o.target_tokens = 7;
+  o.coarse = false;
+  auto r = c.compress("alpha filler bravo charlie filler delta echo foxtrot filler golf", o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->text, "alpha bravo charlie delta echo foxtrot golf") << r->text;
 }
 
 TEST(CompressorTest, BadOptionsAreErrors) {
