@@ -22,8 +22,8 @@ Status apply_message_stages(TokenScorer& scorer, const MessageStages& st, toon::
   StageReport rep;
   rep.tokens_before = content_tokens(messages);
   toon::Json out = messages;
+  toon::StageStats ts;
   if (st.toon) {
-    toon::StageStats ts;
     TERN_RETURN_IF_ERROR(toon::rewrite_messages(out, count, {}, &ts));
     rep.toon_rewrites = ts.rewritten;
   }
@@ -46,6 +46,7 @@ Status apply_message_stages(TokenScorer& scorer, const MessageStages& st, toon::
     o.ratio = st.ratio;
     o.target_tokens = st.target_tokens;
     o.protect.force = st.force;
+    for (std::string& r : ts.replacements) o.protect.force.push_back(std::move(r));  // TOON blocks stay whole
     TERN_ASSIGN_OR_RETURN(CompressResult cr, Compressor(scorer).compress(segs, o));
     for (size_t k = 0; k < where.size(); ++k) out[where[k]]["content"] = cr.segments[k].text;
     rep.compress_ms = cr.ms;

@@ -40,6 +40,7 @@ std::optional<std::string> replace(std::string_view original, const TokenCounter
   st.as_toon += enc.is_toon ? 1 : 0;
   st.tokens_before += static_cast<int64_t>(before);
   st.tokens_after += static_cast<int64_t>(enc.tokens);
+  st.replacements.push_back(enc.text);
   return enc.text;
 }
 

@@ -45,6 +45,11 @@ struct StageStats {
   int32_t as_toon = 0;          // of which TOON
   int64_t tokens_before = 0;    // tokens of the rewritten candidates before
   int64_t tokens_after = 0;     // and after
+  // The text of every replacement (TOON or minified JSON), in order. A later
+  // compression stage protects them whole (CompressOptions::protect.force):
+  // TOON is not JSON to the span detector, and words dropped from it would
+  // change the data.
+  std::vector<std::string> replacements;
 };
 
 // Rewrites the JSON in one text; returns the new text (== text when nothing

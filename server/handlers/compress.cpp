@@ -133,15 +133,19 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
       out["ms"] = rep.compress_ms;
     } else {
       std::string prompt = body["prompt"].get<std::string>();
-      if (toon_stage)
-        prompt = toon::rewrite_text(prompt, [&](std::string_view s) { return scorer.tokenize(s).size(); });
+      compress::CompressOptions po = o;
+      if (toon_stage) {
+        toon::StageStats ts;
+        prompt = toon::rewrite_text(prompt, [&](std::string_view s) { return scorer.tokenize(s).size(); }, {}, &ts);
+        for (std::string& r : ts.replacements) po.protect.force.push_back(std::move(r));  // TOON blocks stay whole
+      }
       std::vector<compress::Segment> segs;
       if (body.contains("instruction") && body["instruction"].is_string())
         segs.push_back({body["instruction"].get<std::string>(), compress::Role::kInstruction});
       for (auto& s : compress::split_segments(prompt)) segs.push_back(std::move(s));
       if (body.contains("question") && body["question"].is_string())
         segs.push_back({body["question"].get<std::string>(), compress::Role::kQuestion});
-      auto r = compress::Compressor(scorer).compress(segs, o);
+      auto r = compress::Compressor(scorer).compress(segs, po);
       if (!r.ok()) return job->error.emplace(from_status(r.status())), void();
       out["compressed_prompt"] = r->text;
       out["origin_tokens"] = r->tokens_before;

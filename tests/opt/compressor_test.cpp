@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "compress/compressor.h"
+#include "compress/message_stages.h"
+#include "toon/toon.h"
 #include "test_assets.h"
 
 namespace tern::compress {
@@ -309,6 +311,34 @@ TEST(CompressorTest, LeadingSpaceTokensScoreTheirOwnWord) {
   auto r = c.compress("alpha filler bravo charlie filler delta echo foxtrot filler golf", o);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->text, "alpha bravo charlie delta echo foxtrot golf") << r->text;
+}
+
+// TOON then compression: the TOON the first stage wrote is data, not prose
+// (and not JSON to the span detector): compression keeps it whole, so it
+// still decodes to the tool's JSON.
+TEST(MessageStagesTest, CompressionKeepsTheToonItRewroteWhole) {
+  ByteScorer scorer;
+  const toon::Json data = toon::Json::parse(
+      R"({"order": {"status": "shipped", "note": "left at the front door", "carrier": "UPS",)"
+      R"( "items": [{"sku": "A1", "name": "blue mug", "qty": 2}, {"sku": "B2", "name": "tea towel", "qty": 1}]}})");
+  toon::Json messages = toon::Json::array();
+  messages.push_back({{"role", "system"}, {"content", "You are a helpful assistant."}});
+  messages.push_back({{"role", "user"}, {"content", kPassage}});
+  messages.push_back({{"role", "tool"}, {"tool_call_id", "c1"}, {"content", data.dump(2)}});
+  messages.push_back({{"role", "user"}, {"content", "Where was the order left?"}});
+  MessageStages st;
+  st.toon = true;
+  st.compress = true;
+  st.ratio = 4;
+  StageReport rep;
+  ASSERT_TRUE(apply_message_stages(scorer, st, messages, &rep).ok());
+  EXPECT_EQ(rep.toon_rewrites, 1);
+  EXPECT_LT(rep.tokens_after, rep.tokens_before);
+  const std::string tool = messages[2]["content"].get<std::string>();
+  auto back = toon::decode(tool);
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << tool;
+  EXPECT_EQ(*back, data) << tool;
+  EXPECT_LT(messages[1]["content"].get<std::string>().size(), kPassage.size());  // the prose was compressed
 }
 
 TEST(CompressorTest, BadOptionsAreErrors) {

@@ -179,6 +179,19 @@ TEST_F(CompressEndpointTest, CompressionDoesNotBlockTheIoThread) {
   EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
 }
 
+// "toon": true on a prompt: the JSON becomes TOON, which compression then
+// keeps whole (its words are data).
+TEST_F(CompressEndpointTest, ToonBlocksSurviveCompression) {
+  // (nlohmann::json sorts keys: carrier, note, status)
+  const json data = {{"order", {{"status", "shipped"}, {"note", "left at the front door"}, {"carrier", "UPS"}}}};
+  const std::string prompt = kText + "\n\n" + data.dump(2);
+  const Reply r = post(port_, "/v1/compress", json{{"prompt", prompt}, {"toon", true}, {"ratio", 4}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  const std::string out = r.body["compressed_prompt"];
+  EXPECT_NE(out.find("order:\n  carrier: UPS\n  note: left at the front door\n  status: shipped"), std::string::npos) << out;
+  EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
+}
+
 TEST_F(CompressEndpointTest, BadRequestsAre400WithTheField) {
   Reply r = post(port_, "/v1/compress", R"({"prompt": "x", "ratio": 0.5})");
   EXPECT_EQ(r.status, 400);
