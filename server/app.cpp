@@ -55,6 +55,8 @@ int run_server(const ServeOptions& o) {
   // here, never on the I/O threads.
   boost::asio::thread_pool stage_pool(2);
   ctx.offload = [&stage_pool](std::function<void()> fn) { boost::asio::post(stage_pool, std::move(fn)); };
+  compact::StateStore compact_states(1024);
+  ctx.compact_states = &compact_states;
 
   HttpServerOptions ho;
   ho.host = o.host;

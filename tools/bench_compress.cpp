@@ -170,7 +170,7 @@ int bench_compress_main(int argc, char** argv) {
       co.tool_output_tokens = 64;
       int64_t total = 0;
       {
-        compact::Compactor probe(co, count, [](const std::string&) -> Result<std::string> { return std::string(); });
+        compact::Compactor probe(co, count, [](const std::string&, int64_t) -> Result<std::string> { return std::string(); });
         total = probe.count(messages);
       }
       co.context_tokens = total;  // as if the conversation filled its window
@@ -178,7 +178,7 @@ int bench_compress_main(int argc, char** argv) {
       co.target = 0.4;
       compress::CompressOptions so = base;
       so.ratio = 4.0;
-      compact::Compactor compactor(co, count, [&](const std::string& prompt) -> Result<std::string> {
+      compact::Compactor compactor(co, count, [&](const std::string& prompt, int64_t) -> Result<std::string> {
         TERN_ASSIGN_OR_RETURN(compress::CompressResult r, compressor.compress(prompt, so));
         return r.text;
       });

@@ -22,6 +22,7 @@ int quantize_main(int argc, char** argv);
 int bench_engine_main(int argc, char** argv);
 int toon_main(int argc, char** argv);
 int compress_main(int argc, char** argv);
+int compact_main(int argc, char** argv);
 int bench_compress_main(int argc, char** argv);
 int logits_main(int argc, char** argv);
 
@@ -38,6 +39,7 @@ inline const std::vector<Command>& commands() {
       {"bench-engine", "engine speed: pp/tg vs the memory roofline, serving throughput, agent replay", bench_engine_main},
       {"toon", "convert JSON to TOON (fewer tokens for tabular data) and back", toon_main},
       {"compress", "compress a prompt with a small local model, keeping protected spans", compress_main},
+      {"compact", "compact a long conversation: system + recent turns kept, old ones summarised", compact_main},
       {"bench-compress", "token savings, speed and fact retention of compression, TOON, compaction", bench_compress_main},
   };
   return table;

@@ -91,6 +91,23 @@ std::string Compactor::shorten(const std::string& text) const {
          text.substr(tail_start);
 }
 
+// The head of `text` in about `tokens` tokens, cut at a word boundary.
+std::string Compactor::cut_to(const std::string& text, int64_t tokens) const {
+  size_t lo = 0, hi = text.size();
+  while (lo < hi) {  // the longest prefix (at a space) that fits
+    const size_t mid = utf8_floor(text, lo + (hi - lo + 1) / 2);
+    if (mid <= lo) break;
+    if (static_cast<int64_t>(count_tokens_(std::string_view(text).substr(0, mid))) <= tokens) lo = mid;
+    else hi = mid - 1;
+  }
+  size_t end = lo;
+  if (end < text.size()) {
+    const size_t sp = text.rfind(' ', end);
+    if (sp != std::string::npos && sp > end / 2) end = sp;
+  }
+  return text.substr(0, end) + (end < text.size() ? " ..." : "");
+}
+
 Result<Json> Compactor::step(const Json& in, CompactResult& r) const {
   const int64_t goal = static_cast<int64_t>(std::floor(o_.target * static_cast<double>(o_.context_tokens)));
   const size_t n = in.size();
@@ -119,7 +136,15 @@ Result<Json> Compactor::step(const Json& in, CompactResult& r) const {
 
   Json middle = Json::array();
   for (size_t i = pinned; i < recent; ++i) middle.push_back(out[i]);
-  TERN_ASSIGN_OR_RETURN(std::string summary, summarize_(summary_prompt(middle)));
+  // The summary gets what the target leaves after the pinned and recent
+  // messages (at least 32 tokens); an answer longer than that is cut to it.
+  int64_t kept = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (i < pinned || i >= recent) kept += count(Json::array({out[i]}));
+  const int64_t room = std::max<int64_t>(32, goal - kept - count(Json::array({Json{{"role", o_.summary_role},
+                                                                             {"content", o_.summary_prefix}}})));
+  TERN_ASSIGN_OR_RETURN(std::string summary, summarize_(summary_prompt(middle), room));
+  if (static_cast<int64_t>(count_tokens_(summary)) > room) summary = cut_to(summary, room);
   Json result = Json::array();
   for (size_t i = 0; i < pinned; ++i) result.push_back(out[i]);
   result.push_back(Json{{"role", o_.summary_role}, {"content", o_.summary_prefix + summary}});

@@ -49,8 +49,10 @@ namespace tern::compact {
 using Json = nlohmann::ordered_json;
 using TokenCounter = std::function<size_t(std::string_view)>;
 // Returns the summary of a conversation transcript (the prompt includes the
-// instruction). Called at most once per compact().
-using Summarizer = std::function<Result<std::string>(const std::string& prompt)>;
+// instruction) in at most about max_tokens tokens: the room the step's target
+// leaves for it (a longer answer is cut to that). Called at most once per
+// compact().
+using Summarizer = std::function<Result<std::string>(const std::string& prompt, int64_t max_tokens)>;
 
 struct CompactOptions {
   int64_t context_tokens = 8192;     // the window (or budget) the conversation must fit
@@ -97,6 +99,7 @@ class Compactor {
  private:
   Result<Json> step(const Json& messages, CompactResult& r) const;
   std::string shorten(const std::string& text) const;
+  std::string cut_to(const std::string& text, int64_t tokens) const;
 
   CompactOptions o_;
   TokenCounter count_tokens_;

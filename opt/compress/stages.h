@@ -15,7 +15,15 @@ struct MessageStages {
   double ratio = 2.0;               // compress.ratio (>= 1)
   int64_t target_tokens = 0;        // compress.target_tokens (> 0 overrides ratio)
   std::vector<std::string> force;   // compress.force_tokens: strings never dropped
-  bool any() const { return toon || compress; }
+  // Context compaction (compact/compactor.h), before the other stages.
+  bool compact = false;
+  int64_t context_tokens = 0;       // compact.context_tokens; 0: the caller's default (the model's context)
+  double trigger = 0.75;            // compact.trigger: compact past this share of context_tokens
+  double target = 0.40;             // compact.target: down to about this share
+  int32_t keep_recent = 6;          // compact.keep_recent: last messages kept verbatim
+  int64_t tool_output_tokens = 256; // compact.tool_output_tokens: old tool outputs cut to about this
+  std::string compact_model;        // gateway routes: the model that writes summaries ("": the route's first)
+  bool any() const { return toon || compress || compact; }
 };
 
 }  // namespace tern::compress

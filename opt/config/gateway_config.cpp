@@ -242,7 +242,7 @@ Rule read_rule(const Reader& r, const YAML::Node& n, const std::string& p) {
 
 RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Node& n) {
   std::string p = "routes." + name;
-  r.only(n, p, {"rules", "use", "fallbacks", "escalate", "cache", "toon", "compress"});
+  r.only(n, p, {"rules", "use", "fallbacks", "escalate", "cache", "toon", "compress", "compact"});
   RouteConfig rc;
   rc.name = name;
   if (!n["use"]) r.fail(n, p, "needs 'use' (the default model or cascade)");
@@ -267,6 +267,22 @@ RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Nod
       if (c["target_tokens"]) rc.stages.target_tokens = r.integer(c["target_tokens"], q + ".target_tokens", 0, int64_t{1} << 40);
       if (c["force_tokens"]) rc.stages.force = r.strings(c["force_tokens"], q + ".force_tokens");
     }
+  }
+  if (auto c = n["compact"]) {
+    std::string q = p + ".compact";
+    r.only(c, q, {"model", "context_tokens", "trigger", "target", "keep_recent", "tool_output_tokens"});
+    compress::MessageStages& st = rc.stages;
+    st.compact = true;
+    if (c["model"]) st.compact_model = r.str(c["model"], q + ".model");
+    if (!c["context_tokens"]) r.fail(c, q, "needs 'context_tokens' (the target model's window or a token budget)");
+    else st.context_tokens = r.integer(c["context_tokens"], q + ".context_tokens", 64, int64_t{1} << 40);
+    if (c["trigger"]) st.trigger = r.num(c["trigger"], q + ".trigger");
+    if (c["target"]) st.target = r.num(c["target"], q + ".target");
+    if (!(st.trigger > 0 && st.trigger <= 1)) r.fail(c, q + ".trigger", "must be in (0, 1]");
+    if (!(st.target > 0 && st.target < st.trigger)) r.fail(c, q + ".target", "must be in (0, trigger)");
+    if (c["keep_recent"]) st.keep_recent = static_cast<int32_t>(r.integer(c["keep_recent"], q + ".keep_recent", 1, 1 << 20));
+    if (c["tool_output_tokens"])
+      st.tool_output_tokens = r.integer(c["tool_output_tokens"], q + ".tool_output_tokens", 0, int64_t{1} << 40);
   }
   if (auto e = n["escalate"]) {
     std::string q = p + ".escalate";
@@ -417,6 +433,7 @@ void check_references(const Reader& r, const YAML::Node& root, const GatewayConf
     };
     check(rc.targets, "use");
     check(rc.fallbacks, "fallbacks");
+    if (!rc.stages.compact_model.empty()) check({rc.stages.compact_model}, "compact.model");
     for (size_t i = 0; i < rc.rules.size(); ++i) check(rc.rules[i].targets, "rules[" + std::to_string(i) + "].use");
     if (g.find_model(rc.name)) r.fail(root["routes"][rc.name], "routes." + rc.name, "a route and a model share the name");
   }

@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include "backend/openai_wire.h"
+#include "backend/summarize.h"
 #include "compress/message_stages.h"
 #include "gateway/gateway_impl.h"
 
@@ -222,7 +223,7 @@ bool Flight::resolve_route() {
   return true;
 }
 
-// The toon/compress stages (the route's, with the request's "tern" field
+// The compact/toon/compress stages (the route's, with the request's "tern" field
 // over them) rewrite the messages before the cache and the models see them;
 // the "tern" field itself never goes upstream. stage_options() settles which
 // stages run (false: answered with an error).
@@ -241,6 +242,18 @@ bool Flight::stage_options(compress::MessageStages& st) {
                 "invalid_request_error");
     return false;
   }
+  if (st.compact && req_.kind == ApiKind::kChat) {
+    if (st.context_tokens <= 0) {
+      reply_error(400, "'tern.compact.context_tokens' is required in the gateway (the target model's window or a budget)",
+                  "invalid_request_error");
+      return false;
+    }
+    const std::string& m = st.compact_model.empty() ? targets_.front() : st.compact_model;
+    if (!gw_.backends.count(m)) {
+      reply_error(400, "compaction's summariser '" + m + "' is not a model of this gateway", "invalid_request_error");
+      return false;
+    }
+  }
   return true;
 }
 
@@ -252,7 +265,12 @@ void Flight::run_stages(const compress::MessageStages& st) {
   auto work = [self, st, messages = body_["messages"].dump()] {
     compress::StageReport rep;
     toon::Json m = toon::Json::parse(messages);  // key order kept while rewriting
-    const Status s = compress::apply_message_stages(*self->gw_.stage_scorer, st, m, &rep);
+    compact::Summarizer summarize;
+    if (st.compact)  // the route's compact.model, else its first target
+      summarize = opt::backend_summarizer(*self->gw_.backends.at(st.compact_model.empty() ? self->targets_.front()
+                                                                                          : st.compact_model));
+    const Status s =
+        compress::apply_message_stages(*self->gw_.stage_scorer, st, m, &rep, summarize, &self->gw_.compact_states);
     std::string out = s.ok() ? m.dump(-1, ' ', false, toon::Json::error_handler_t::replace) : std::string();
     self->sink_->post([self, s, out = std::move(out), rep] { self->stages_done(s, out, rep); });
   };
@@ -261,7 +279,11 @@ void Flight::run_stages(const compress::MessageStages& st) {
 }
 
 void Flight::stages_done(const Status& s, const std::string& messages, const compress::StageReport& rep) {
-  if (!s.ok()) return reply_error(400, "'tern' stages: " + s.message(), "invalid_request_error");
+  if (!s.ok()) {  // bad messages or options: the client's; the scorer or the summariser failing: ours
+    if (s.code() == StatusCode::kInvalidArgument)
+      return reply_error(400, "'tern' stages: " + s.message(), "invalid_request_error");
+    return reply_error(502, "'tern' stages: " + s.message(), "api_error");
+  }
   body_["messages"] = json::parse(messages);
   stages_header_ = std::to_string(rep.tokens_before) + "->" + std::to_string(rep.tokens_after);
   sink_->log_field("stages", stages_header_);

@@ -16,6 +16,7 @@
 
 #include "budget/budget.h"
 #include "cache/exact_cache.h"
+#include "compact/state_store.h"
 #include "cache/semantic_cache.h"
 #include "gateway/gateway.h"
 #include "compress/scorer.h"
@@ -56,6 +57,7 @@ struct Gateway::Impl {
   std::unique_ptr<Engine> stage_engine;   // compress_model given as a GGUF path
   std::unique_ptr<compress::TokenScorer> stage_scorer;  // scores the toon/compress stages; null: none
   std::unique_ptr<boost::asio::thread_pool> stage_pool;  // runs the stages off the connections' threads
+  compact::StateStore compact_states{1024};              // conversations' compactions (compact stage)
   std::unique_ptr<cache::SemanticCache> semantic;
   boost::asio::io_context io;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;

@@ -41,12 +41,12 @@ void handle_chat_completions(ServerContext& ctx, const HttpRequest& req, std::sh
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply_error(*ex, *e);
   ChatRequest& chat = std::get<ChatRequest>(parsed);
   if (!model_matches(ctx, chat.gen.model)) return reply_error(*ex, model_not_found(chat.gen.model));
-  if (!chat.stages.toon && !chat.stages.compress) return generate_chat(ctx, chat, std::move(ex));
+  if (!chat.stages.any()) return generate_chat(ctx, chat, std::move(ex));
   // "tern": {...} (handlers/stages.h)
   auto c = std::make_shared<ChatRequest>(std::move(chat));
   auto st = std::make_shared<Status>();
   run_blocking(
-      ctx, ex, [&ctx, c, st] { *st = apply_stages(*ctx.engine, c->stages, c->messages_json); },
+      ctx, ex, [&ctx, c, st] { *st = apply_stages(*ctx.engine, c->stages, c->messages_json, nullptr, ctx.compact_states); },
       [&ctx, ex, c, st] {
         if (!st->ok()) return reply_error(*ex, from_status(*st));
         generate_chat(ctx, *c, ex);

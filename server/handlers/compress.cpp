@@ -9,6 +9,8 @@
 // the I/O thread that received the request.
 #include <nlohmann/json.hpp>
 
+#include "backend/local_backend.h"
+#include "backend/summarize.h"
 #include "compress/compressor.h"
 #include "compress/message_stages.h"
 #include "handlers/context.h"
@@ -35,20 +37,17 @@ std::optional<ApiError> string_list(const json& body, const char* key, std::vect
 
 }  // namespace
 
-Status apply_stages(Engine& engine, const TernStages& st, std::string& messages_json, StageReport* report) {
+Status apply_stages(Engine& engine, const TernStages& st, std::string& messages_json, StageReport* report,
+                    compact::StateStore* states) {
   toon::Json messages = toon::Json::parse(messages_json, nullptr, false);
   if (messages.is_discarded() || !messages.is_array()) return InvalidArgument("messages must be a JSON array");
   compress::EngineScorer scorer(engine);
-  compress::MessageStages ms;
-  ms.toon = st.toon;
-  ms.compress = st.compress;
-  ms.ratio = st.ratio;
-  ms.target_tokens = st.target_tokens;
-  ms.force = st.force;
+  opt::LocalBackend summariser("served model", &engine);  // compaction's summaries: the served model
   compress::StageReport rep;
-  TERN_RETURN_IF_ERROR(compress::apply_message_stages(scorer, ms, messages, &rep));
+  TERN_RETURN_IF_ERROR(
+      compress::apply_message_stages(scorer, st, messages, &rep, opt::backend_summarizer(summariser), states));
   messages_json = messages.dump(-1, ' ', false, toon::Json::error_handler_t::replace);
-  if (report) *report = {rep.tokens_before, rep.tokens_after, rep.toon_rewrites, rep.compress_ms};
+  if (report) *report = rep;
   return Status::Ok();
 }
 

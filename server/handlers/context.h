@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "compact/state_store.h"
 #include "http/exchange.h"
 #include "metrics/server_metrics.h"
 #include "openai/errors.h"
@@ -32,6 +33,9 @@ struct ServerContext {
   // Runs blocking work (prompt compression, which waits for the engine) on a
   // worker thread. Unset: inline on the connection's strand.
   std::function<void(std::function<void()>)> offload;
+  // Conversations' compactions (the "tern": {"compact": ...} stage); null:
+  // every request is compacted on its own.
+  compact::StateStore* compact_states = nullptr;
 };
 
 // work() on ctx.offload's thread (inline without one), then done() back on

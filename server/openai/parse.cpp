@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compress/message_stages.h"
+
 namespace tern::server {
 
 using json = nlohmann::json;
@@ -246,38 +248,12 @@ void parse_prompts(Fields& f, const char* key, std::vector<PromptInput>& out) {
   }
 }
 
-// "tern": {"toon": bool, "compress": true | {"ratio", "target_tokens",
-// "force_tokens"}} — tern's per-request stages (docs/compression.md).
+// "tern": {"toon", "compress", "compact"} — tern's per-request stages
+// (docs/compression.md), read as the gateway reads them.
 void parse_tern_stages(Fields& f, TernStages& st) {
   const json* v = f.failed() ? nullptr : f.get("tern");
   if (!v) return;
-  if (!v->is_object()) return f.fail("'tern' must be an object", "tern");
-  for (const auto& [k, _] : v->items())
-    if (k != "toon" && k != "compress")
-      return f.fail("'tern." + k + "' is not a known field (toon, compress)", "tern");
-  Fields t(*v);
-  t.boolean("toon", st.toon);
-  if (const json* c = t.failed() ? nullptr : t.get("compress")) {
-    if (c->is_boolean()) {
-      st.compress = c->get<bool>();
-    } else if (c->is_object()) {
-      st.compress = true;
-      Fields cf(*c);
-      cf.number("ratio", st.ratio, 1, 1000);
-      cf.integer("target_tokens", st.target_tokens, 0, 1e9);
-      if (const json* force = cf.failed() ? nullptr : cf.get("force_tokens")) {
-        if (!force->is_array()) return f.fail("'tern.compress.force_tokens' must be an array of strings", "tern");
-        for (const auto& s : *force) {
-          if (!s.is_string()) return f.fail("'tern.compress.force_tokens' must be an array of strings", "tern");
-          st.force.push_back(s.get<std::string>());
-        }
-      }
-      if (cf.failed()) return f.fail("'tern.compress." + cf.error().message.substr(1), "tern");
-    } else {
-      return f.fail("'tern.compress' must be a boolean or an object", "tern");
-    }
-  }
-  if (t.failed()) return f.fail("'tern." + t.error().message.substr(1), "tern");
+  if (const std::string err = compress::parse_message_stages(*v, st); !err.empty()) return f.fail(err, "tern");
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "compress/stages.h"
+
 #include "tern/types.h"
 
 namespace tern::server {
@@ -26,15 +28,10 @@ struct GenerationParams {
   SpeculativeParams speculative;
 };
 
-// tern's per-request extension: "tern": {"toon": true, "compress": {"ratio": 3}}
-// (docs/compression.md). Stages run on the messages before templating.
-struct TernStages {
-  bool toon = false;                // JSON in tool/user messages -> TOON when it saves tokens
-  bool compress = false;            // prompt compression of the conversation's context
-  double ratio = 2.0;               // compress.ratio (>= 1)
-  int64_t target_tokens = 0;        // compress.target_tokens (> 0 overrides ratio)
-  std::vector<std::string> force;   // compress.force_tokens: strings never dropped
-};
+// tern's per-request extension: "tern": {"toon": true, "compress": {"ratio": 3},
+// "compact": {...}} (docs/compression.md). Stages run on the messages before
+// templating; the same fields as a gateway route's.
+using TernStages = compress::MessageStages;
 
 struct ChatRequest {
   GenerationParams gen;

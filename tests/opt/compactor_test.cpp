@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "compact/compactor.h"
+#include "compact/state_store.h"
 
 namespace tern::compact {
 namespace {
@@ -29,10 +30,12 @@ std::string text_of(int n, const std::string& w = "word") {
 struct Fixture {
   int calls = 0;
   std::string last_prompt;
+  int64_t last_max_tokens = 0;
   Summarizer summarizer() {
-    return [this](const std::string& prompt) -> Result<std::string> {
+    return [this](const std::string& prompt, int64_t max_tokens) -> Result<std::string> {
       ++calls;
       last_prompt = prompt;
+      last_max_tokens = max_tokens;
       return std::string("the user asked for files; the tool listed 3 files; decision: use main.cpp");
     };
   }
@@ -167,8 +170,61 @@ TEST(CompactorTest, LargeStepsKeepThePrefixByteIdenticalUntilTheNextTrigger) {
   EXPECT_EQ(compactions, 1);
 }
 
+// The summariser is told the room the target leaves (target share minus the
+// pinned and recent messages); a summary longer than that is cut to it, so a
+// step always lands near the target instead of growing the conversation.
+TEST(CompactorTest, TheSummaryGetsTheRoomTheTargetLeaves) {
+  int64_t room = 0;
+  Compactor verbose(options(), words, [&](const std::string&, int64_t max_tokens) -> Result<std::string> {
+    room = max_tokens;
+    return text_of(5000, "said");  // ignores the hint
+  });
+  const Json conv = conversation(30, 20);
+  auto r = verbose.compact(conv);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->compacted);
+  EXPECT_GT(r->summarized_messages, 0);
+  EXPECT_GE(room, 32);
+  EXPECT_LT(room, 800);  // 40% of 2,000 minus what stays
+  EXPECT_LE(r->tokens_after, 800 + 8);
+  EXPECT_LT(r->tokens_after, r->tokens_before);
+  const std::string summary = r->messages[1]["content"].get<std::string>();
+  EXPECT_NE(summary.find("said0 said1"), std::string::npos);
+  EXPECT_EQ(summary.substr(summary.size() - 4), " ...");
+}
+
+// StateStore: a conversation finds its state by prefix (the longest stored
+// one), others find nothing; least recently used states go first.
+TEST(StateStoreTest, FindsTheLongestStoredPrefixAndEvictsTheOldest) {
+  StateStore store(2);
+  const Json a = conversation(3, 5), b = conversation(5, 5);  // two conversations
+  CompactionState sa{a, Json::array({a[0]})};
+  store.put(sa);
+  Json a_more = a;
+  a_more.push_back(Json{{"role", "user"}, {"content", "next"}});
+  EXPECT_EQ(store.find(a_more).messages_out, sa.messages_out);
+  EXPECT_EQ(store.find(a).messages_in, a);
+  Json other = a;
+  other[1]["content"] = "something else";
+  EXPECT_TRUE(store.find(other).messages_in.empty());
+  EXPECT_TRUE(store.find(Json::array({a[0]})).messages_in.empty());  // shorter than any stored prefix
+  // The longer of two stored prefixes wins.
+  CompactionState longer{a_more, Json::array({a[0], a_more.back()})};
+  store.put(longer);
+  Json a_even_more = a_more;
+  a_even_more.push_back(Json{{"role", "assistant"}, {"content", "ok"}});
+  EXPECT_EQ(store.find(a_even_more).messages_in, a_more);
+  // Capacity 2: a third conversation evicts the least recently used (a).
+  store.find(a_even_more);
+  store.put({b, Json::array({b[0]})});
+  EXPECT_EQ(store.size(), 2u);
+  EXPECT_TRUE(store.find(a).messages_in.empty());
+  EXPECT_EQ(store.find(a_even_more).messages_in, a_more);
+  EXPECT_EQ(store.find(b).messages_in, b);
+}
+
 TEST(CompactorTest, ErrorsPassThrough) {
-  Compactor failing(options(), words, [](const std::string&) -> Result<std::string> {
+  Compactor failing(options(), words, [](const std::string&, int64_t) -> Result<std::string> {
     return Status(StatusCode::kIoError, "summariser backend down");
   });
   auto r = failing.compact(conversation(30, 20));

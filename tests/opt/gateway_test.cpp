@@ -498,6 +498,51 @@ TEST_F(GatewayTest, RouteAndRequestStagesRewriteMessagesBeforeTheUpstream) {
   EXPECT_EQ(send(on_small)->status, 400);
 }
 
+// The compact stage: past the trigger, the route's compact.model ("big")
+// summarises the middle of the conversation; the upstream sees system +
+// summary + recent turns. The next turn (the same history plus two
+// messages) reuses the stored compaction: no second summary, the same
+// prefix byte for byte.
+TEST_F(GatewayTest, CompactStageSummarisesOnceAndKeepsThePrefix) {
+  TERN_REQUIRE_ASSET("models/stories260K.gguf");
+  std::string cfg = kConfig;
+  cfg += "compress_model: '" + test::asset("models/stories260K.gguf") + "'\n";
+  cfg.replace(cfg.find("  safe:"), 0,
+              "  long:\n    use: small\n    compact: {model: big, context_tokens: 400, keep_recent: 2}\n");
+  build(cfg, {"ok"}, {"Lily asked about the park; the assistant told the ball story."});
+  json msgs = json::array({{{"role", "system"}, {"content", "You are terse."}}});
+  for (int t = 0; t < 8; ++t) {
+    msgs.push_back({{"role", "user"}, {"content", "Tell me part " + std::to_string(t) + " of the story about Lily and the ball."}});
+    msgs.push_back({{"role", "assistant"},
+                    {"content", "Lily went to the park with her mom and saw a big red ball near the old tree, part " +
+                                    std::to_string(t) + "."}});
+  }
+  msgs.push_back({{"role", "user"}, {"content", "What did Lily see?"}});
+  auto a = send(json{{"model", "long"}, {"messages", msgs}});
+  ASSERT_EQ(a->status, 200) << a->body;
+  ASSERT_EQ(big_->calls(), 1u);  // the summary
+  EXPECT_NE(big_->last().body["messages"][0]["content"].get<std::string>().find("part 3"), std::string::npos);
+  const json up = small_->last().body["messages"];
+  ASSERT_EQ(up.size(), 4u) << up.dump();  // system, summary, the last assistant turn, the question
+  EXPECT_EQ(up[0]["content"], "You are terse.");
+  EXPECT_EQ(up[1]["content"], "[Summary of the earlier conversation]\nLily asked about the park; the assistant told the ball story.");
+  EXPECT_EQ(up[3]["content"], "What did Lily see?");
+
+  msgs.push_back({{"role", "assistant"}, {"content", "A big red ball."}});
+  msgs.push_back({{"role", "user"}, {"content", "Thanks!"}});
+  auto b = send(json{{"model", "long"}, {"messages", msgs}});
+  ASSERT_EQ(b->status, 200) << b->body;
+  EXPECT_EQ(big_->calls(), 1u);  // reused, no new summary
+  const json up2 = small_->last().body["messages"];
+  ASSERT_EQ(up2.size(), 6u) << up2.dump();
+  for (size_t i = 0; i < up.size(); ++i) EXPECT_EQ(up2[i], up[i]) << i;
+
+  // A request asking for compaction without a window is refused.
+  auto c = send(chat("small", "hello", {{"tern", {{"compact", true}}}}));
+  EXPECT_EQ(c->status, 400);
+  EXPECT_NE(c->body.find("context_tokens"), std::string::npos) << c->body;
+}
+
 TEST_F(GatewayTest, StagesWithoutAScoringModelAreRefused) {
   // Remote models only: a route asking for stages fails at start-up, a request at run time.
   std::string cfg = kConfig;

@@ -234,6 +234,32 @@ TEST_F(CompressEndpointTest, ChatRequestOptsIntoCompressionAndToon) {
       << c.body.dump();
 }
 
+// "tern": {"compact": ...}: the served model writes the summary of the old
+// turns; the prompt the model then sees is shorter, system and question kept.
+TEST_F(CompressEndpointTest, ChatRequestOptsIntoCompaction) {
+  json msgs = json::array({{{"role", "system"}, {"content", "You are a helpful assistant."}}});
+  for (int t = 0; t < 4; ++t) {
+    msgs.push_back({{"role", "user"}, {"content", "Tell me part " + std::to_string(t) + " of the story about Lily."}});
+    msgs.push_back({{"role", "assistant"},
+                    {"content", "Lily went to the park with her mom and saw a big red ball near the old tree."}});
+  }
+  msgs.push_back({{"role", "user"}, {"content", "What did Lily see?"}});
+  json plain = {{"messages", msgs}, {"max_tokens", 1}, {"temperature", 0}};
+  json compacted = plain;
+  compacted["tern"] = {{"compact", {{"context_tokens", 160}, {"keep_recent", 2}}}};
+  const Reply a = post(port_, "/v1/chat/completions", plain.dump());
+  const Reply b = post(port_, "/v1/chat/completions", compacted.dump());
+  ASSERT_EQ(a.status, 200) << a.body.dump();
+  ASSERT_EQ(b.status, 200) << b.body.dump();
+  const int before = a.body["usage"]["prompt_tokens"], after = b.body["usage"]["prompt_tokens"];
+  EXPECT_LT(after, before) << before << " -> " << after;
+
+  compacted["tern"] = {{"compact", {{"trigger", 0.3}, {"target", 0.5}}}};
+  const Reply c = post(port_, "/v1/chat/completions", compacted.dump());
+  EXPECT_EQ(c.status, 400);
+  EXPECT_NE(c.body["error"]["message"].get<std::string>().find("tern.compact.target"), std::string::npos) << c.body.dump();
+}
+
 TEST(TernStagesParseTest, FieldsAndErrors) {
   auto ok = parse_chat_request(
       R"({"messages":[{"role":"user","content":"hi"}],"tern":{"toon":true,"compress":{"ratio":3,"target_tokens":100,"force_tokens":["a","b"]}}})");
@@ -248,7 +274,21 @@ TEST(TernStagesParseTest, FieldsAndErrors) {
   ASSERT_TRUE(std::holds_alternative<ChatRequest>(flag));
   EXPECT_TRUE(std::get<ChatRequest>(flag).stages.compress);
   EXPECT_FALSE(std::get<ChatRequest>(flag).stages.toon);
-  for (const char* bad : {R"({"messages":[{"role":"user","content":"hi"}],"tern":5})",
+  auto compact = parse_chat_request(
+      R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compact":{"context_tokens":4096,"trigger":0.8,"target":0.3,"keep_recent":4,"tool_output_tokens":100}}})");
+  ASSERT_TRUE(std::holds_alternative<ChatRequest>(compact));
+  const TernStages& cs = std::get<ChatRequest>(compact).stages;
+  EXPECT_TRUE(cs.compact);
+  EXPECT_EQ(cs.context_tokens, 4096);
+  EXPECT_EQ(cs.trigger, 0.8);
+  EXPECT_EQ(cs.target, 0.3);
+  EXPECT_EQ(cs.keep_recent, 4);
+  EXPECT_EQ(cs.tool_output_tokens, 100);
+  for (const char* bad : {R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compact":{"keep_recent":0}}})",
+                          R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compact":{"trigger":2}}})",
+                          R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compact":{"size":2}}})",
+                          R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compact":"yes"}})",
+                          R"({"messages":[{"role":"user","content":"hi"}],"tern":5})",
                           R"({"messages":[{"role":"user","content":"hi"}],"tern":{"zip":true}})",
                           R"({"messages":[{"role":"user","content":"hi"}],"tern":{"toon":"yes"}})",
                           R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compress":{"force_tokens":[1]}}})",

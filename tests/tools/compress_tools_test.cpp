@@ -1,4 +1,4 @@
-// `tern compress` and `tern bench-compress` run as a user would (the built
+// `tern compress`, `tern compact` and `tern bench-compress` run as a user would (the built
 // binary, TERN_BIN) on stories260K.
 #include <gtest/gtest.h>
 
@@ -84,6 +84,37 @@ TEST_F(CompressToolsTest, ErrorsAreOneLineAndNonZero) {
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   r = tern("compress -m " + model_ + " --ratio 0.5 " + path("in.txt"), path("err"));
   EXPECT_NE(r.exit_code, 0);
+}
+
+// `tern compact`: system prompt and recent turns verbatim, the old turns in
+// one summary written by the model; below the trigger, unchanged.
+TEST_F(CompressToolsTest, CompactSummarisesTheOldTurns) {
+  nlohmann::json msgs = nlohmann::json::array({{{"role", "system"}, {"content", "You are a helpful assistant."}}});
+  for (int t = 0; t < 4; ++t) {
+    msgs.push_back({{"role", "user"}, {"content", "Tell me part " + std::to_string(t) + " of the story about Lily."}});
+    msgs.push_back({{"role", "assistant"}, {"content", "Lily went to the park and saw a big red ball near the old tree."}});
+  }
+  msgs.push_back({{"role", "user"}, {"content", "What did Lily see?"}});
+  write("conv.json", nlohmann::json{{"messages", msgs}}.dump());
+  Ran r = tern("compact -m " + model_ + " --context-tokens 150 --keep-recent 2 " + path("conv.json"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  const auto out = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(out.is_array()) << r.out;
+  ASSERT_EQ(out.size(), 4u) << r.out;
+  EXPECT_EQ(out[0], msgs[0]);
+  EXPECT_EQ(out[1]["content"].get<std::string>().rfind("[Summary of the earlier conversation]\n", 0), 0u) << r.out;
+  EXPECT_EQ(out[2], msgs[msgs.size() - 2]);
+  EXPECT_EQ(out[3], msgs.back());
+  EXPECT_NE(slurp(path("err")).find("compacted; 0 tool outputs shortened, 7 messages summarised"), std::string::npos)
+      << slurp(path("err"));
+
+  r = tern("compact -m " + model_ + " --context-tokens 100000 - < " + path("conv.json"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  EXPECT_EQ(nlohmann::json::parse(r.out), msgs);
+  write("bad.json", "{\"messages\": 5}");
+  r = tern("compact -m " + model_ + " " + path("bad.json"), path("err"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(slurp(path("err")).find("expected a JSON messages array"), std::string::npos) << slurp(path("err"));
 }
 
 TEST_F(CompressToolsTest, BenchCompressReportsEveryTechnique) {
