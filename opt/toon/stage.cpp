@@ -1,7 +1,11 @@
 #include "toon/stage.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace tern::toon {
 
@@ -15,6 +19,60 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Reads JSON text for what a parsed value would lose: a number the parser
+// cannot hold exactly (an integer beyond 64 bits, a decimal with more than
+// 17 significant digits) or a key repeated in one object. Such text is
+// never rewritten: re-encoding the parsed value would change the data.
+class ExactnessCheck : public nlohmann::json_sax<Json> {
+ public:
+  bool exact = true;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t v, const string_t& s) override {
+    if (s.find_first_of(".eE") == std::string::npos) return exact = false;  // an integer too large for 64 bits
+    if (!std::isfinite(v)) return exact = false;                           // 1e400
+    int digits = 0;
+    bool leading = true;
+    for (char c : s) {
+      if (c == 'e' || c == 'E') break;
+      if (c < '0' || c > '9') continue;
+      if (leading && c == '0') continue;
+      leading = false;
+      ++digits;
+    }
+    if (digits > 17) exact = false;
+    return exact;
+  }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!keys_.back().insert(k).second) exact = false;  // a repeated key: the parsed value keeps one
+    return exact;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return exact = false; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+};
+
+bool parses_exactly(std::string_view text) {
+  ExactnessCheck check;
+  Json::sax_parse(text.begin(), text.end(), &check);
+  return check.exact;
+}
+
 // The replacement for one JSON candidate, or nullopt to keep it.
 std::optional<std::string> replace(std::string_view original, const TokenCounter& count, const StageOptions& o,
                                    StageStats& st) {
@@ -26,6 +84,7 @@ std::optional<std::string> replace(std::string_view original, const TokenCounter
     return std::nullopt;
   }
   if (!value.is_object() && !value.is_array()) return std::nullopt;
+  if (!parses_exactly(original)) return std::nullopt;  // the parsed value is not the text's data
   ++st.candidates;
   const MaybeEncoded enc = maybe_encode_detailed(value, count, o.encode);
   const size_t before = count(original);

@@ -63,6 +63,26 @@ TEST(ToonStageTest, NeverMoreTokensThanMinifiedJson) {
   EXPECT_EQ(rewrite_text(table().dump(), newline_heavy, {}, &st), table().dump());
 }
 
+// JSON whose parsed value is not its data (numbers a double cannot hold,
+// repeated keys) stays as it is: re-encoding would change it.
+TEST(ToonStageTest, LeavesJsonItCannotHoldExactlyAlone) {
+  const std::string rows = R"({"rows": [{"id": 1, "name": "alpha", "ok": true}, {"id": 2, "name": "bravo", "ok": false},)"
+                           R"( {"id": 3, "name": "charlie", "ok": true}, {"id": 4, "name": "delta", "ok": true}, )";
+  for (const std::string last : {R"({"id": 123456789012345678901234567890, "name": "echo", "ok": true}]})",
+                                 R"({"id": 0.12345678901234567890123, "name": "echo", "ok": true}]})",
+                                 R"({"id": 1e400, "name": "echo", "ok": true}]})",
+                                 R"({"id": 5, "id": 6, "name": "echo", "ok": true}]})"}) {
+    const std::string text = rows + last;
+    StageStats st;
+    EXPECT_EQ(rewrite_text(text, word_count, {}, &st), text);
+    EXPECT_EQ(st.rewritten, 0);
+  }
+  StageStats st;  // the same rows with plain numbers are rewritten
+  const std::string plain = rows + R"({"id": 5, "name": "echo", "ok": true, "score": 0.125}]})";
+  EXPECT_NE(rewrite_text(plain, word_count, {}, &st), plain);
+  EXPECT_EQ(st.rewritten, 1);
+}
+
 TEST(ToonStageTest, LeavesProseScalarsAndSmallJsonAlone) {
   EXPECT_EQ(rewrite_text("just some words {not json", word_count), "just some words {not json");
   EXPECT_EQ(rewrite_text("42", word_count), "42");
