@@ -115,6 +115,11 @@ int toon_main(int argc, char** argv) {
     std::fprintf(stderr, "tern toon: %s:%s: invalid JSON: %s\n", name.c_str(), position(text, e.byte).c_str(),
                  msg.c_str());
     return 1;
+  } catch (const toon::Json::exception& e) {  // out_of_range: a number beyond a double ("1e400")
+    std::string msg = e.what();
+    if (size_t p = msg.find("] "); p != std::string::npos) msg = msg.substr(p + 2);
+    std::fprintf(stderr, "tern toon: %s: invalid JSON: %s\n", name.c_str(), msg.c_str());
+    return 1;
   }
 
   if ((if_smaller || stats) && model.empty()) {

@@ -1,4 +1,4 @@
-// `tern compress`, `tern compact` and `tern bench-compress` run as a user would (the built
+// `tern compress`, `tern compact`, `tern toon` and `tern bench-compress` run as a user would (the built
 // binary, TERN_BIN) on stories260K.
 #include <gtest/gtest.h>
 
@@ -115,6 +115,32 @@ TEST_F(CompressToolsTest, CompactSummarisesTheOldTurns) {
   r = tern("compact -m " + model_ + " " + path("bad.json"), path("err"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(slurp(path("err")).find("expected a JSON messages array"), std::string::npos) << slurp(path("err"));
+}
+
+// `tern toon encode | tern toon decode` gives the JSON back; bad input is
+// one line on stderr and exit code 1, never a crash.
+TEST_F(CompressToolsTest, ToonEncodeDecodeRoundTripAndErrors) {
+  const nlohmann::ordered_json data = nlohmann::ordered_json::parse(
+      R"({"users": [{"id": 1, "name": "Ada", "active": true}, {"id": 2, "name": "Bo, Jr.", "active": false}], "n": 2})");
+  write("in.json", data.dump(2));
+  Ran r = tern("toon encode " + path("in.json"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  EXPECT_NE(r.out.find("users[2]{id,name,active}:"), std::string::npos) << r.out;
+  write("in.toon", r.out);
+  r = tern("toon decode --compact " + path("in.toon"), path("err"));
+  ASSERT_EQ(r.exit_code, 0) << slurp(path("err"));
+  EXPECT_EQ(nlohmann::ordered_json::parse(r.out), data) << r.out;
+  for (const char* bad : {"{\"a\": 1e400}", "{\"a\": }"}) {
+    write("bad.json", bad);
+    r = tern("toon encode " + path("bad.json"), path("err"));
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    const std::string err = slurp(path("err"));
+    EXPECT_NE(err.find("invalid JSON"), std::string::npos) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+  write("bad.toon", "users[2]{id}:\n  1\n");
+  r = tern("toon decode " + path("bad.toon"), path("err"));
+  EXPECT_EQ(r.exit_code, 1);
 }
 
 TEST_F(CompressToolsTest, BenchCompressReportsEveryTechnique) {
