@@ -117,7 +117,11 @@ Result<Json> Compactor::step(const Json& in, CompactResult& r) const {
   recent = std::max(recent, pinned);
   // A tool result must follow the assistant message that called it.
   while (recent > pinned && role_of(in[recent]) == "tool") --recent;
-  if (recent <= pinned) return in;  // nothing old enough to compact
+  if (recent <= pinned) {  // nothing old enough to compact
+    Json out = in;
+    shorten_recent_if_over(out, pinned, r);
+    return out;
+  }
 
   Json out = Json::array();
   for (size_t i = 0; i < n; ++i) {
@@ -150,7 +154,25 @@ Result<Json> Compactor::step(const Json& in, CompactResult& r) const {
   result.push_back(Json{{"role", o_.summary_role}, {"content", o_.summary_prefix + summary}});
   for (size_t i = recent; i < n; ++i) result.push_back(out[i]);
   r.summarized_messages = static_cast<int32_t>(recent - pinned);
+  shorten_recent_if_over(result, result.size() - (n - recent), r);
   return result;
+}
+
+// Still past the trigger with the old part compacted: the recent tool
+// outputs are what is too long; they are shortened too, or every later turn
+// would step again (a new summary each turn, no stable prefix).
+void Compactor::shorten_recent_if_over(Json& msgs, size_t from, CompactResult& r) const {
+  const int64_t trigger = static_cast<int64_t>(std::floor(o_.trigger * static_cast<double>(o_.context_tokens)));
+  if (count(msgs) <= trigger) return;
+  for (size_t i = from; i < msgs.size(); ++i) {
+    if (role_of(msgs[i]) != "tool") continue;
+    const std::string text = content_text(msgs[i]);
+    const std::string s = shorten(text);
+    if (s.size() != text.size()) {
+      msgs[i]["content"] = s;
+      ++r.shortened_tool_outputs;
+    }
+  }
 }
 
 Result<CompactResult> Compactor::compact(const Json& messages, CompactionState* state) const {

@@ -19,7 +19,10 @@
 //     to their head and tail with a marker saying how much was left out;
 //  3. if that is not enough, every message between the pinned and the recent
 //     ones is replaced by one summary message written by the summariser
-//     (a previous summary is part of its input, so summaries accumulate).
+//     (a previous summary is part of its input, so summaries accumulate);
+//  4. if the result is still past the trigger, the recent tool outputs are
+//     shortened as well (a huge fresh tool result would otherwise make every
+//     later turn step again).
 // Because each step goes well below the trigger, the following turns only
 // append: the compacted prefix stays byte-identical until the next trigger,
 // so prefix caches (tern's and providers') keep hitting between steps.
@@ -100,6 +103,7 @@ class Compactor {
   Result<Json> step(const Json& messages, CompactResult& r) const;
   std::string shorten(const std::string& text) const;
   std::string cut_to(const std::string& text, int64_t tokens) const;
+  void shorten_recent_if_over(Json& messages, size_t from, CompactResult& r) const;
 
   CompactOptions o_;
   TokenCounter count_tokens_;

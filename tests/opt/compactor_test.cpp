@@ -193,6 +193,33 @@ TEST(CompactorTest, TheSummaryGetsTheRoomTheTargetLeaves) {
   EXPECT_EQ(summary.substr(summary.size() - 4), " ...");
 }
 
+// A huge tool result among the recent messages: after the summary the
+// conversation is still past the trigger, so that output is shortened too;
+// the next turn then only appends (no second summary).
+TEST(CompactorTest, AHugeRecentToolOutputIsShortenedToo) {
+  Fixture f;
+  Compactor c(options(), words, f.summarizer());
+  Json conv = conversation(4, 10);
+  conv.push_back(Json{{"role", "assistant"}, {"content", "calling"},
+                      {"tool_calls", Json::array({Json{{"id", "big"}, {"type", "function"}}})}});
+  conv.push_back(Json{{"role", "tool"}, {"tool_call_id", "big"}, {"content", text_of(3000, "row")}});
+  conv.push_back(Json{{"role", "user"}, {"content", "what does the log say?"}});
+  CompactionState state;
+  auto r = c.compact(conv, &state);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->compacted);
+  EXPECT_LE(r->tokens_after, 1500);  // below the trigger (75% of 2,000)
+  EXPECT_GE(r->shortened_tool_outputs, 1);
+  EXPECT_EQ(r->messages.back()["content"], "what does the log say?");
+  const int calls = f.calls;
+  conv.push_back(Json{{"role", "assistant"}, {"content", "it lists rows"}});
+  conv.push_back(Json{{"role", "user"}, {"content", "thanks"}});
+  auto next = c.compact(conv, &state);
+  ASSERT_TRUE(next.ok());
+  EXPECT_FALSE(next->compacted);
+  EXPECT_EQ(f.calls, calls);
+}
+
 // StateStore: a conversation finds its state by prefix (the longest stored
 // one), others find nothing; least recently used states go first.
 TEST(StateStoreTest, FindsTheLongestStoredPrefixAndEvictsTheOldest) {
