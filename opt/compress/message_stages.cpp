@@ -68,6 +68,8 @@ Status apply_message_stages(TokenScorer& scorer, const MessageStages& st, toon::
     o.ratio = st.ratio;
     o.target_tokens = st.target_tokens;
     o.protect.force = st.force;
+    o.coarse = st.coarse;
+    o.fine = st.fine;
     for (std::string& r : ts.replacements) o.protect.force.push_back(std::move(r));  // TOON blocks stay whole
     TERN_ASSIGN_OR_RETURN(CompressResult cr, Compressor(scorer).compress(segs, o));
     for (size_t k = 0; k < where.size(); ++k) out[where[k]]["content"] = cr.segments[k].text;

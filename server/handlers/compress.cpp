@@ -122,6 +122,8 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
       st.ratio = o.ratio;
       st.target_tokens = o.target_tokens;
       st.force = o.protect.force;
+      st.coarse = o.coarse;
+      st.fine = o.fine;
       std::string messages = body["messages"].dump();
       StageReport rep;
       Status s = apply_stages(*ctx.engine, st, messages, &rep);

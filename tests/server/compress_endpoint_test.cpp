@@ -154,6 +154,10 @@ TEST_F(CompressEndpointTest, CompressesMessagesKeepingSystemAndLastUserVerbatim)
   EXPECT_EQ(out[3], msgs[3]);
   EXPECT_LT(out[1]["content"].get<std::string>().size(), kText.size());
   EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
+  // Both levels off: nothing may go.
+  const Reply off = post(port_, "/v1/compress", json{{"messages", msgs}, {"ratio", 2}, {"coarse", false}, {"fine", false}}.dump());
+  ASSERT_EQ(off.status, 200) << off.body.dump();
+  EXPECT_EQ(off.body["messages"], msgs);
 }
 
 // Compression waits for the engine, so it runs off the connection's thread:
