@@ -70,6 +70,7 @@ Status apply_message_stages(TokenScorer& scorer, const MessageStages& st, toon::
     o.protect.force = st.force;
     o.coarse = st.coarse;
     o.fine = st.fine;
+    o.iterative = st.iterative;
     for (std::string& r : ts.replacements) o.protect.force.push_back(std::move(r));  // TOON blocks stay whole
     TERN_ASSIGN_OR_RETURN(CompressResult cr, Compressor(scorer).compress(segs, o));
     for (size_t k = 0; k < where.size(); ++k) out[where[k]]["content"] = cr.segments[k].text;
@@ -144,6 +145,9 @@ std::string parse_message_stages(const nlohmann::json& tern, MessageStages& st) 
     } else if (k == "target_tokens") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0) return "'tern.compress.target_tokens' must be a non-negative integer";
       st.target_tokens = v.get<int64_t>();
+    } else if (k == "iterative") {
+      if (!v.is_boolean()) return "'tern.compress.iterative' must be a boolean";
+      st.iterative = v.get<bool>();
     } else if (k == "force_tokens") {
       if (!v.is_array()) return "'tern.compress.force_tokens' must be an array of strings";
       st.force.clear();
@@ -152,7 +156,7 @@ std::string parse_message_stages(const nlohmann::json& tern, MessageStages& st) 
         st.force.push_back(s.get<std::string>());
       }
     } else {
-      return "'tern.compress." + k + "' is not a known field (ratio, target_tokens, force_tokens)";
+      return "'tern.compress." + k + "' is not a known field (ratio, target_tokens, force_tokens, iterative)";
     }
   }
   return "";

@@ -16,6 +16,7 @@ struct MessageStages {
   int64_t target_tokens = 0;        // compress.target_tokens (> 0 overrides ratio)
   std::vector<std::string> force;   // compress.force_tokens: strings never dropped
   bool coarse = true, fine = true;  // the compressor's two levels (/v1/compress "coarse", "fine")
+  bool iterative = false;           // compress.iterative: windows conditioned on the compressed prefix
   // Context compaction (compact/compactor.h), before the other stages.
   bool compact = false;
   int64_t context_tokens = 0;       // compact.context_tokens; 0: the caller's default (the model's context)

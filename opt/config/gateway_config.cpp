@@ -258,7 +258,7 @@ RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Nod
     if (c.IsScalar()) {
       rc.stages.compress = r.boolean(c, q);
     } else {
-      r.only(c, q, {"ratio", "target_tokens", "force_tokens"});
+      r.only(c, q, {"ratio", "target_tokens", "force_tokens", "iterative"});
       rc.stages.compress = true;
       if (c["ratio"]) {
         rc.stages.ratio = r.num(c["ratio"], q + ".ratio");
@@ -266,6 +266,7 @@ RouteConfig read_route(const Reader& r, const std::string& name, const YAML::Nod
       }
       if (c["target_tokens"]) rc.stages.target_tokens = r.integer(c["target_tokens"], q + ".target_tokens", 0, int64_t{1} << 40);
       if (c["force_tokens"]) rc.stages.force = r.strings(c["force_tokens"], q + ".force_tokens");
+      if (c["iterative"]) rc.stages.iterative = r.boolean(c["iterative"], q + ".iterative");
     }
   }
   if (auto c = n["compact"]) {

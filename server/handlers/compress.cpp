@@ -80,7 +80,8 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
     };
     double target = 0;
     for (auto e : {num("ratio", 1, 1000, o.ratio), num("target_tokens", 0, 1e9, target), flag("coarse", o.coarse),
-                   flag("fine", o.fine), flag("toon", toon_stage), string_list(body, "force_tokens", o.protect.force)})
+                   flag("fine", o.fine), flag("iterative", o.iterative), flag("toon", toon_stage),
+                   string_list(body, "force_tokens", o.protect.force)})
       if (e) return reply_error(*ex, *e);
     o.target_tokens = static_cast<int64_t>(target);
   } catch (const json::exception&) {
@@ -124,6 +125,7 @@ void handle_compress(ServerContext& ctx, const HttpRequest& req, std::shared_ptr
       st.force = o.protect.force;
       st.coarse = o.coarse;
       st.fine = o.fine;
+      st.iterative = o.iterative;
       std::string messages = body["messages"].dump();
       StageReport rep;
       Status s = apply_stages(*ctx.engine, st, messages, &rep);

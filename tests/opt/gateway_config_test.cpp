@@ -166,6 +166,12 @@ TEST(GatewayConfig, ErrorsNameFileLineAndField) {
                "TERN_SURELY_UNSET_VAR is not set");
   expect_error("models: [oops\n", "bad.yaml:");  // YAML syntax error with its line
   expect_error("routes: {}\n", "models: needs at least one model");
+  expect_error("models:\n  m: {url: 'http://x/v1'}\nroutes:\n  r: {use: m, compact: {keep_recent: 4}}\n",
+               "routes.r.compact: needs 'context_tokens'");
+  expect_error("models:\n  m: {url: 'http://x/v1'}\nroutes:\n  r: {use: m, compact: {model: ghost, context_tokens: 8192}}\n",
+               "unknown model 'ghost'");
+  expect_error("models:\n  m: {url: 'http://x/v1'}\nroutes:\n  r: {use: m, compact: {context_tokens: 8192, target: 0.9}}\n",
+               "routes.r.compact.target");
   expect_error("models:\n  m: {url: 'http://x/v1'}\nroutes:\n  m: {use: m}\n", "a route and a model share the name");
   expect_error("models:\n  m: {url: 'http://x/v1'}\ndefault_route: elsewhere\n", "unknown route or model 'elsewhere'");
 }

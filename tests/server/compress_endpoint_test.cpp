@@ -154,6 +154,11 @@ TEST_F(CompressEndpointTest, CompressesMessagesKeepingSystemAndLastUserVerbatim)
   EXPECT_EQ(out[3], msgs[3]);
   EXPECT_LT(out[1]["content"].get<std::string>().size(), kText.size());
   EXPECT_LT(r.body["compressed_tokens"].get<int>(), r.body["origin_tokens"].get<int>());
+  // Iterative scoring (windows conditioned on the compressed prefix).
+  const Reply it = post(port_, "/v1/compress", json{{"prompt", kText}, {"ratio", 2}, {"iterative", true}}.dump());
+  ASSERT_EQ(it.status, 200) << it.body.dump();
+  EXPECT_LT(it.body["compressed_tokens"].get<int>(), it.body["origin_tokens"].get<int>());
+  EXPECT_EQ(post(port_, "/v1/compress", json{{"prompt", kText}, {"iterative", 1}}.dump()).status, 400);
   // Both levels off: nothing may go.
   const Reply off = post(port_, "/v1/compress", json{{"messages", msgs}, {"ratio", 2}, {"coarse", false}, {"fine", false}}.dump());
   ASSERT_EQ(off.status, 200) << off.body.dump();
@@ -266,7 +271,7 @@ TEST_F(CompressEndpointTest, ChatRequestOptsIntoCompaction) {
 
 TEST(TernStagesParseTest, FieldsAndErrors) {
   auto ok = parse_chat_request(
-      R"({"messages":[{"role":"user","content":"hi"}],"tern":{"toon":true,"compress":{"ratio":3,"target_tokens":100,"force_tokens":["a","b"]}}})");
+      R"({"messages":[{"role":"user","content":"hi"}],"tern":{"toon":true,"compress":{"ratio":3,"target_tokens":100,"force_tokens":["a","b"],"iterative":true}}})");
   ASSERT_TRUE(std::holds_alternative<ChatRequest>(ok));
   const TernStages& st = std::get<ChatRequest>(ok).stages;
   EXPECT_TRUE(st.toon);
@@ -274,6 +279,7 @@ TEST(TernStagesParseTest, FieldsAndErrors) {
   EXPECT_EQ(st.ratio, 3.0);
   EXPECT_EQ(st.target_tokens, 100);
   EXPECT_EQ(st.force, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(st.iterative);
   auto flag = parse_chat_request(R"({"messages":[{"role":"user","content":"hi"}],"tern":{"compress":true}})");
   ASSERT_TRUE(std::holds_alternative<ChatRequest>(flag));
   EXPECT_TRUE(std::get<ChatRequest>(flag).stages.compress);
