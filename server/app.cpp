@@ -53,7 +53,7 @@ int run_server(const ServeOptions& o) {
   ctx.created = static_cast<int64_t>(std::time(nullptr));
   // Blocking work of handlers (prompt compression waits for the engine) runs
   // here, never on the I/O threads.
-  boost::asio::thread_pool stage_pool(2);
+  boost::asio::thread_pool stage_pool(4);  // mostly waiting: on the engine, on summaries
   ctx.offload = [&stage_pool](std::function<void()> fn) { boost::asio::post(stage_pool, std::move(fn)); };
   compact::StateStore compact_states(1024);
   ctx.compact_states = &compact_states;

@@ -145,7 +145,7 @@ Result<std::unique_ptr<Gateway>> make_gateway_with_backends(GatewayConfig config
   }
   if (stage_engine) {
     g.stage_scorer = std::make_unique<compress::EngineScorer>(*stage_engine);
-    g.stage_pool = std::make_unique<boost::asio::thread_pool>(2);
+    g.stage_pool = std::make_unique<boost::asio::thread_pool>(4);  // mostly waiting: on the engine, on summaries
   }
   for (const auto& r : g.cfg.routes)
     if (r.stages.any() && !g.stage_scorer)
