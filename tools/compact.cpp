@@ -7,15 +7,14 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
-#include <iostream>
-#include <sstream>
+#include <string>
 
 #include "backend/local_backend.h"
 #include "backend/summarize.h"
 #include "commands.h"
 #include "compact/compactor.h"
 #include "compress/compressor.h"
+#include "input.h"
 
 namespace tern::cli {
 
@@ -42,18 +41,12 @@ int compact_main(int argc, char** argv) {
   app.add_option("--summary-tokens", summary_tokens, "most tokens the summary may have")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "tern compact: %s: cannot open\n", path.c_str());
-      return 1;
-    }
-    ss << in.rdbuf();
+  std::string text;
+  if (!read_input(path, text)) {
+    std::fprintf(stderr, "tern compact: %s: cannot open\n", path.c_str());
+    return 1;
   }
-  compact::Json messages = compact::Json::parse(ss.str(), nullptr, false);
+  compact::Json messages = compact::Json::parse(text, nullptr, false);
   if (messages.is_object() && messages.contains("messages")) messages = compact::Json(messages["messages"]);
   if (messages.is_discarded() || !messages.is_array()) {
     std::fprintf(stderr, "tern compact: %s: expected a JSON messages array or {\"messages\": [...]}\n", path.c_str());

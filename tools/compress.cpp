@@ -5,33 +5,14 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "commands.h"
 #include "compress/compressor.h"
 #include "compress_options.h"
+#include "input.h"
 
 namespace tern::cli {
-
-namespace {
-
-bool read_all(const std::string& path, std::string& out) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
-    ss << in.rdbuf();
-  }
-  out = ss.str();
-  return true;
-}
-
-}  // namespace
 
 int compress_main(int argc, char** argv) {
   CLI::App app{"Compress a prompt: drop low-information words under a token budget, never a protected span",
@@ -54,7 +35,7 @@ int compress_main(int argc, char** argv) {
   apply_no_protect(no_protect, o.protect);
 
   std::string text;
-  if (!read_all(path, text)) {
+  if (!read_input(path, text)) {
     std::fprintf(stderr, "tern compress: %s: cannot open\n", path.c_str());
     return 1;
   }

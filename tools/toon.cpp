@@ -4,34 +4,16 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
-#include <iostream>
 #include <memory>
-#include <sstream>
 
 #include "commands.h"
 #include "gguf/gguf.h"
+#include "input.h"
 #include "tokenizer/tokenizer.h"
 #include "toon/toon.h"
 
 namespace tern::cli {
 namespace {
-
-bool read_input(const std::string& path, std::string& out) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "tern toon: %s: cannot open\n", path.c_str());
-      return false;
-    }
-    ss << in.rdbuf();
-  }
-  out = ss.str();
-  return true;
-}
 
 // "comma" / "tab" / "pipe" or the character itself.
 bool parse_delimiter(const std::string& s, char& out) {
@@ -82,7 +64,10 @@ int toon_main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::string text;
-  if (!read_input(path, text)) return 1;
+  if (!read_input(path, text)) {
+    std::fprintf(stderr, "tern toon: %s: cannot open\n", path.c_str());
+    return 1;
+  }
   const std::string name = path == "-" ? "<stdin>" : path;
 
   if (dec->parsed()) {
