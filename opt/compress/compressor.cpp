@@ -446,7 +446,7 @@ Result<CompressResult> Compressor::compress(const std::vector<Segment>& segments
     if (!original.empty()) original += o.separator;
     original += s.text;
   }
-  r.tokens_before = static_cast<int64_t>(scorer_.tokenize(original).size());
+  r.tokens_before = r.text == original ? r.tokens_after : static_cast<int64_t>(scorer_.tokenize(original).size());
   if (r.tokens_after >= r.tokens_before) {
     r.text = std::move(original);
     r.tokens_after = r.tokens_before;

@@ -3,6 +3,7 @@
 #include "compress/compressor.h"
 
 #include <algorithm>
+#include <type_traits>
 #include "toon/stage.h"
 
 namespace tern::compress {
@@ -35,11 +36,11 @@ Status apply_message_stages(TokenScorer& scorer, const MessageStages& st, toon::
     co.tool_output_tokens = st.tool_output_tokens;
     compact::Compactor compactor(co, count, summarize);
     TERN_RETURN_IF_ERROR(compactor.validate());
-    const compact::Json in = compact::Json::parse(out.dump());
-    compact::CompactionState state = states ? states->find(in) : compact::CompactionState{};
-    TERN_ASSIGN_OR_RETURN(compact::CompactResult cr, compactor.compact(in, &state));
+    static_assert(std::is_same_v<compact::Json, toon::Json>);  // both ordered: no conversion
+    compact::CompactionState state = states ? states->find(out) : compact::CompactionState{};
+    TERN_ASSIGN_OR_RETURN(compact::CompactResult cr, compactor.compact(out, &state));
     if (states) states->put(std::move(state));
-    if (cr.compacted || cr.reused) out = toon::Json::parse(cr.messages.dump());
+    if (cr.compacted || cr.reused) out = std::move(cr.messages);
     rep.compacted = cr.compacted;
     rep.summarized_messages = cr.summarized_messages;
     rep.shortened_tool_outputs = cr.shortened_tool_outputs;
